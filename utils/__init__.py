@@ -1,0 +1,1 @@
+"""Shared utilities: image I/O, metrics, resizing, checkpoints, devices, denoising, training."""

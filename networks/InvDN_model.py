@@ -182,11 +182,12 @@ class InvNet(nn.Layer):
         channels = self.latent_channels if rev else self.channel_in
         multiple = 1 if rev else self.size_multiple
         n, c, h, w = x.shape
-        if c > 0 and c != channels:
+        if isinstance(c, int) and c > 0 and c != channels:
             raise ValueError(f'InvNet ({"reverse" if rev else "forward"}) expects {channels} '
                              f'input channels, got {c} (input shape {list(x.shape)})')
-        # Dynamic dimensions are -1 while exporting a static program: only check known sizes.
-        if (h > 0 and h % multiple) or (w > 0 and w % multiple):
+        # Dynamic dimensions are -1 or symbolic Values while exporting a static
+        # program: only check sizes known as Python ints.
+        if any(isinstance(d, int) and d > 0 and d % multiple for d in (h, w)):
             raise ValueError(f'InvNet input height and width must be multiples of {multiple} '
                              f'(2**down_num), got {h}x{w}; pad the image first '
                              '(utils.denoise pads arbitrary sizes)')

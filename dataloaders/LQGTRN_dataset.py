@@ -1,0 +1,159 @@
+"""SIDD pairs for InvDN: clean GT, real Noisy and the low-resolution LQ target.
+
+A dataroot holds ``GT/``, ``Noisy/`` and optionally ``LQ/`` with the same file names (the
+official ``data/LQGTRN_dataset.py`` pairs by sorted position only; here names must match).
+Training samples a ``GT_size`` crop at a position aligned to ``scale``, the matching
+``GT_size / scale`` crop of LQ, and one random flip/rotation for all three (official
+``util.augment``). LQ is read from ``LQ/`` when present, otherwise ``imresize(GT, 1/scale)`` of
+the whole image, as the official code computes it on the fly.
+
+Randomness comes from ``np.random.default_rng([seed, index])`` and any non-negative index is
+accepted (the file is ``index % len``), so a sampler yielding global sample ids
+(``epoch * len + i``) gets fresh, reproducible augmentation each epoch, independent of worker
+processes and of resuming.
+"""
+import math
+import os
+from typing import Any, Dict, List, Mapping, Optional
+
+import numpy as np
+from paddle.io import Dataset
+
+from utils.image_io import list_images, read_image
+from utils.matlab_imresize import imresize
+
+_EXAMPLES = 5  # unmatched names listed in a pairing error
+
+
+def _names(folder: str) -> List[str]:
+    return [os.path.basename(p) for p in list_images(folder)]
+
+
+def _check_same_names(reference: List[str], ref_dir: str, other: List[str], other_dir: str) -> None:
+    missing = sorted(set(reference) - set(other))
+    extra = sorted(set(other) - set(reference))
+    if missing or extra:
+        lines = [f'{ref_dir} and {other_dir} do not hold the same file names:']
+        if missing:
+            lines.append(f'  {len(missing)} in {ref_dir} without a match in {other_dir}, '
+                         f'e.g. {missing[:_EXAMPLES]}')
+        if extra:
+            lines.append(f'  {len(extra)} in {other_dir} without a match in {ref_dir}, '
+                         f'e.g. {extra[:_EXAMPLES]}')
+        raise ValueError('\n'.join(lines))
+
+
+def modcrop(img: np.ndarray, scale: int) -> np.ndarray:
+    """Crop the bottom/right so that height and width are multiples of ``scale``."""
+    h, w = img.shape[:2]
+    return img[:h - h % scale, :w - w % scale]
+
+
+def augment(imgs: List[np.ndarray], hflip: bool, vflip: bool, rot90: bool) -> List[np.ndarray]:
+    """The same horizontal flip, vertical flip and transpose on every HWC image."""
+    out = []
+    for img in imgs:
+        if hflip:
+            img = img[:, ::-1]
+        if vflip:
+            img = img[::-1]
+        if rot90:
+            img = img.transpose(1, 0, 2)
+        out.append(img)
+    return out
+
+
+def _to_chw(img: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32)
+
+
+class LQGTRNDataset(Dataset):
+    """SIDD ``dataroot/{GT,Noisy[,LQ]}``: dicts of float32 CHW RGB arrays in [0, 1] and the name."""
+
+    def __init__(self, dataroot: str, phase: str = 'train', scale: int = 4, GT_size: int = 144,
+                 use_flip: bool = True, use_rot: bool = True, seed: int = 0):
+        super().__init__()
+        if phase not in ('train', 'val'):
+            raise ValueError(f"phase must be 'train' or 'val', got {phase!r}")
+        if phase == 'train' and (GT_size <= 0 or GT_size % scale):
+            raise ValueError(f'GT_size ({GT_size}) must be a positive multiple of scale ({scale})')
+        self.dataroot, self.phase, self.scale, self.GT_size = dataroot, phase, scale, GT_size
+        self.use_flip, self.use_rot, self.seed = use_flip, use_rot, seed
+
+        if not os.path.isdir(dataroot):
+            raise FileNotFoundError(f'dataset folder not found: {dataroot} (expected GT/ and Noisy/ '
+                                    'inside; see generate_patches_sidd.py and extract_valid_patches_sidd.py)')
+        self.gt_dir, self.noisy_dir = os.path.join(dataroot, 'GT'), os.path.join(dataroot, 'Noisy')
+        self.names = _names(self.gt_dir)
+        if not self.names:
+            raise ValueError(f'no images in {self.gt_dir}')
+        _check_same_names(self.names, self.gt_dir, _names(self.noisy_dir), self.noisy_dir)
+        lq_dir = os.path.join(dataroot, 'LQ')
+        self.lq_dir: Optional[str] = lq_dir if phase == 'train' and os.path.isdir(lq_dir) else None
+        if self.lq_dir is not None:
+            try:
+                _check_same_names(self.names, self.gt_dir, _names(lq_dir), lq_dir)
+            except ValueError as err:
+                raise ValueError(f'{err}\n  (complete LQ/ with generate_lq.py, or remove it to '
+                                 'compute LQ on the fly)') from None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def _read_pair(self, name: str):
+        gt = read_image(os.path.join(self.gt_dir, name))
+        noisy = read_image(os.path.join(self.noisy_dir, name))
+        if gt.shape != noisy.shape:
+            raise ValueError(f'{name}: GT {gt.shape[:2]} and Noisy {noisy.shape[:2]} differ in size '
+                             f'({self.gt_dir}, {self.noisy_dir})')
+        return gt, noisy
+
+    def _read_lq(self, name: str, gt: np.ndarray) -> np.ndarray:
+        h, w = gt.shape[:2]
+        expected = (math.ceil(h / self.scale), math.ceil(w / self.scale))
+        if self.lq_dir is None:
+            return imresize(gt, 1 / self.scale)
+        path = os.path.join(self.lq_dir, name)
+        lq = read_image(path)
+        if lq.shape[:2] != expected:
+            raise ValueError(f'{path}: LQ is {lq.shape[1]}x{lq.shape[0]}, expected {expected[1]}x'
+                             f'{expected[0]} (GT {w}x{h} / {self.scale}); regenerate it with generate_lq.py')
+        return lq
+
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        index = int(index)
+        if index < 0:
+            raise IndexError(f'sample index must be non-negative, got {index}')
+        name = self.names[index % len(self.names)]
+        gt, noisy = self._read_pair(name)
+        if self.phase == 'val':
+            return {'GT': _to_chw(modcrop(gt, self.scale)), 'Noisy': _to_chw(modcrop(noisy, self.scale)),
+                    'name': name}
+
+        h, w = gt.shape[:2]
+        if h < self.GT_size or w < self.GT_size:
+            raise ValueError(f'{os.path.join(self.gt_dir, name)} is {w}x{h}, smaller than GT_size '
+                             f'{self.GT_size}')
+        lq = self._read_lq(name, gt)
+        rng = np.random.default_rng([self.seed, index])
+        lq_size = self.GT_size // self.scale
+        # Crop position drawn in LQ pixels, so the GT crop starts at a multiple of scale.
+        top = int(rng.integers(0, h // self.scale - lq_size + 1))
+        left = int(rng.integers(0, w // self.scale - lq_size + 1))
+        lq = lq[top:top + lq_size, left:left + lq_size]
+        top, left = top * self.scale, left * self.scale
+        gt = gt[top:top + self.GT_size, left:left + self.GT_size]
+        noisy = noisy[top:top + self.GT_size, left:left + self.GT_size]
+        flips = rng.random(3) < 0.5
+        hflip, vflip, rot90 = flips[0] and self.use_flip, flips[1] and self.use_rot, flips[2] and self.use_rot
+        lq, gt, noisy = augment([lq, gt, noisy], hflip, vflip, rot90)
+        return {'LQ': _to_chw(lq), 'GT': _to_chw(gt), 'Noisy': _to_chw(noisy), 'name': name}
+
+
+def create_dataset(dataset_cfg: Mapping[str, Any], phase: str, scale: int, seed: int = 0) -> LQGTRNDataset:
+    """The dataset of one YAML ``datasets.train`` / ``datasets.val`` section (dict or Config)."""
+    if phase == 'val':
+        return LQGTRNDataset(dataset_cfg['dataroot'], phase='val', scale=scale, seed=seed)
+    return LQGTRNDataset(dataset_cfg['dataroot'], phase=phase, scale=scale,
+                         GT_size=dataset_cfg['GT_size'], use_flip=dataset_cfg['use_flip'],
+                         use_rot=dataset_cfg['use_rot'], seed=seed)

@@ -1,0 +1,74 @@
+"""Write the low-resolution targets: DIR/LQ/<name> = MATLAB bicubic imresize(DIR/GT/<name>, 1/scale).
+
+The training dataset computes LQ on the fly when DIR/LQ is absent; writing it once saves that
+work in every epoch. The bit depth of each GT file is kept.
+"""
+import argparse
+import os
+import sys
+from multiprocessing import Pool
+from typing import Tuple
+
+from tqdm import tqdm
+
+from utils.image_io import list_images, read_image_with_depth, write_image
+from utils.matlab_imresize import imresize
+
+
+def make_lq(gt_path: str, lq_path: str, scale: int) -> None:
+    """One LQ file, written under a temporary name first so that an interrupted run leaves no
+    truncated image behind."""
+    gt, depth = read_image_with_depth(gt_path)
+    folder, name = os.path.split(lq_path)
+    tmp_path = os.path.join(folder, f'.tmp_{os.getpid()}_{name}')
+    write_image(tmp_path, imresize(gt, 1 / scale), bit_depth=depth)
+    os.replace(tmp_path, lq_path)
+
+
+def _job(task: Tuple[str, str, int]) -> None:
+    make_lq(*task)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('--data_dir', default='data/SIDD/train',
+                        help='folder holding GT/ (LQ/ is written beside it)')
+    parser.add_argument('--scale', type=int, default=4, help='downscaling factor (the paper: 4)')
+    parser.add_argument('--num_workers', type=int, default=os.cpu_count() or 1,
+                        help='parallel processes (0 or 1: run in this process)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='recompute LQ files that already exist (default: keep them)')
+    args = parser.parse_args(argv)
+    if args.scale < 1:
+        parser.error(f'--scale must be a positive integer, got {args.scale}')
+
+    gt_dir, lq_dir = os.path.join(args.data_dir, 'GT'), os.path.join(args.data_dir, 'LQ')
+    if not os.path.isdir(gt_dir):
+        parser.error(f'GT folder not found: {gt_dir}')
+    gt_paths = list_images(gt_dir)
+    if not gt_paths:
+        parser.error(f'no images in {gt_dir}')
+    os.makedirs(lq_dir, exist_ok=True)
+    tasks = [(p, os.path.join(lq_dir, os.path.basename(p)), args.scale) for p in gt_paths]
+    todo = [t for t in tasks if args.overwrite or not os.path.exists(t[1])]
+    kept = len(tasks) - len(todo)
+
+    with tqdm(total=len(todo), desc='LQ', unit='img') as progress:
+        try:
+            if args.num_workers <= 1:
+                for task in todo:
+                    _job(task)
+                    progress.update()
+            else:
+                with Pool(args.num_workers) as pool:
+                    for _ in pool.imap_unordered(_job, todo, chunksize=4):
+                        progress.update()
+        except OSError as err:
+            progress.close()
+            sys.exit(f'error: {err}')
+    print(f'wrote {len(todo)} LQ images to {lq_dir}'
+          + (f'; kept {kept} existing ones (--overwrite recomputes them)' if kept else ''))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,128 @@
+"""Cut SIDD-Medium sRGB pairs into random training patches: TAR/{GT,Noisy}/{pair}_{patch}.PNG.
+
+Source: SIDD_Medium_Srgb/Data/<scene>/*_GT_SRGB_*.PNG and the matching *_NOISY_SRGB_*.PNG.
+The defaults (100 patches of 512x512 per pair) give the usual 32,000 training patches from the
+320 pairs. GT and Noisy patches come from the same place; the bit depth is kept.
+"""
+import argparse
+import os
+import sys
+from multiprocessing import Pool
+from typing import List, Tuple
+
+import numpy as np
+from tqdm import tqdm
+
+from utils.image_io import read_image_raw, write_image
+
+GT_TAG, NOISY_TAG = '_GT_SRGB_', '_NOISY_SRGB_'
+
+
+def find_pairs(src_dir: str) -> List[Tuple[str, str]]:
+    """Sorted (GT, Noisy) paths under ``src_dir``, paired by name; unpaired files are an error."""
+    gt_files, noisy_files = [], set()
+    for folder, _, names in os.walk(src_dir):
+        for name in names:
+            if not name.lower().endswith('.png'):
+                continue
+            if GT_TAG in name:
+                gt_files.append(os.path.join(folder, name))
+            elif NOISY_TAG in name:
+                noisy_files.add(os.path.join(folder, name))
+    gt_files.sort()
+    pairs, unpaired = [], []
+    for gt in gt_files:
+        folder, name = os.path.split(gt)
+        noisy = os.path.join(folder, name.replace(GT_TAG, NOISY_TAG))
+        if noisy in noisy_files:
+            pairs.append((gt, noisy))
+            noisy_files.discard(noisy)
+        else:
+            unpaired.append(gt)
+    unpaired += sorted(noisy_files)
+    if unpaired:
+        raise ValueError(f'{len(unpaired)} file(s) under {src_dir} have no {GT_TAG}/{NOISY_TAG} partner '
+                         f'in the same folder, e.g. {unpaired[:5]}')
+    return pairs
+
+
+def cut_pair(task: Tuple[int, str, str, str, int, int, int]) -> int:
+    """Write ``num_patches`` aligned random patches of pair ``index``; returns how many."""
+    index, gt_path, noisy_path, tar_dir, ps, num_patches, seed = task
+    gt, noisy = read_image_raw(gt_path), read_image_raw(noisy_path)
+    if gt.shape != noisy.shape:
+        raise ValueError(f'{gt_path} {gt.shape[:2]} and {noisy_path} {noisy.shape[:2]} differ in size')
+    h, w = gt.shape[:2]
+    if h < ps or w < ps:
+        raise ValueError(f'{gt_path} is {w}x{h}, smaller than the patch size {ps}')
+    rng = np.random.default_rng([seed, index])
+    tops = rng.integers(0, h - ps + 1, size=num_patches)
+    lefts = rng.integers(0, w - ps + 1, size=num_patches)
+    for j, (top, left) in enumerate(zip(tops, lefts)):
+        name = f'{index}_{j}.PNG'
+        write_image(os.path.join(tar_dir, 'GT', name), gt[top:top + ps, left:left + ps])
+        write_image(os.path.join(tar_dir, 'Noisy', name), noisy[top:top + ps, left:left + ps])
+    return num_patches
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('--src_dir', default='SIDD_Medium_Srgb/Data',
+                        help='SIDD-Medium sRGB Data folder (scene folders with *_GT_SRGB_*.PNG, *_NOISY_SRGB_*.PNG)')
+    parser.add_argument('--tar_dir', default='data/SIDD/train', help='output folder; GT/ and Noisy/ are written in it')
+    parser.add_argument('--ps', type=int, default=512, help='patch size in pixels')
+    parser.add_argument('--num_patches', type=int, default=100, help='random patches per image pair')
+    parser.add_argument('--seed', type=int, default=0, help='random seed of the patch positions')
+    parser.add_argument('--num_workers', type=int, default=os.cpu_count() or 1,
+                        help='parallel processes (0 or 1: run in this process)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='write into a non-empty --tar_dir, replacing files of the same names '
+                             '(nothing else is deleted)')
+    args = parser.parse_args(argv)
+    if args.ps < 1 or args.num_patches < 1:
+        parser.error(f'--ps and --num_patches must be positive, got {args.ps} and {args.num_patches}')
+    if not os.path.isdir(args.src_dir):
+        parser.error(f'source folder not found: {args.src_dir}')
+    if os.path.isdir(args.tar_dir) and os.listdir(args.tar_dir) and not args.overwrite:
+        parser.error(f'target folder {args.tar_dir} is not empty; it is left untouched. '
+                     'Choose another --tar_dir or pass --overwrite')
+    try:
+        pairs = find_pairs(args.src_dir)
+    except ValueError as err:
+        parser.error(str(err))
+    if not pairs:
+        parser.error(f'no *{GT_TAG}*.PNG / *{NOISY_TAG}*.PNG pairs found under {args.src_dir}')
+
+    for sub in ('GT', 'Noisy'):
+        os.makedirs(os.path.join(args.tar_dir, sub), exist_ok=True)
+    tasks = [(i, gt, noisy, args.tar_dir, args.ps, args.num_patches, args.seed)
+             for i, (gt, noisy) in enumerate(pairs)]
+    total = 0
+    with tqdm(total=len(tasks), desc='pairs', unit='pair') as progress:
+        try:
+            if args.num_workers <= 1:
+                for task in tasks:
+                    total += cut_pair(task)
+                    progress.update()
+            else:
+                with Pool(args.num_workers) as pool:
+                    for count in pool.imap_unordered(cut_pair, tasks):
+                        total += count
+                        progress.update()
+        except (ValueError, OSError) as err:
+            progress.close()
+            sys.exit(f'error: {err}\n(patches written so far are in {args.tar_dir}; '
+                     'rerun with --overwrite after fixing the source)')
+    print(f'wrote {total} patch pairs from {len(pairs)} image pairs to {args.tar_dir}')
+    written = {f'{i}_{j}.PNG' for i in range(len(pairs)) for j in range(args.num_patches)}
+    others = sorted(set(os.listdir(os.path.join(args.tar_dir, 'GT'))) - written)
+    if others:
+        print(f'warning: {len(others)} older file(s) in {args.tar_dir}/GT were not written by this run '
+              f'and will be used for training, e.g. {others[:3]}', file=sys.stderr)
+    if os.path.isdir(os.path.join(args.tar_dir, 'LQ')):
+        print(f'warning: {args.tar_dir}/LQ was made from earlier patches; '
+              f'run generate_lq.py --data_dir {args.tar_dir} --overwrite', file=sys.stderr)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,243 @@
+"""The training loop: learning, resuming, determinism, checkpoints, NaN guard, two processes."""
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import paddle
+import pytest
+
+from config import load_config
+from networks import build_invnet
+from utils.checkpoint import load_weights
+from utils.trainer import LOSS_TERMS, TrainingError, Trainer, build_grad_clip, build_optimizer, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def small_overrides(data: Path, root: Path, name: str, *overrides: str) -> list:
+    """block_num [1, 1], 32 px crops, batch 2, CPU, one log line per iteration."""
+    return ['device=cpu', f'name={name}', f'path.experiments_root={root}',
+            f'datasets.train.dataroot={data / "train"}', f'datasets.val.dataroot={data / "val"}',
+            'network_G.block_num=[1,1]', 'datasets.train.GT_size=32',
+            'datasets.train.batch_size=2', 'datasets.train.n_workers=0', 'logger.print_freq=1',
+            *overrides]
+
+
+def small_config(data: Path, root: Path, name: str, *overrides: str):
+    return load_config(None, small_overrides(data, root, name, *overrides))
+
+
+def losses_of(checkpoint: dict, term: str = 'total'):
+    return [value for _, value in checkpoint['history']['loss'][term]]
+
+
+def load_checkpoint(root: Path, name: str, which: str = 'model_latest.pdparams') -> dict:
+    return paddle.load(str(root / name / 'models' / which))
+
+
+def max_difference(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys()
+    return max(float(np.abs(np.asarray(a[k]) - np.asarray(b[k])).max()) for k in a)
+
+
+@pytest.fixture(scope='module')
+def six_iterations(synthetic_sidd, tmp_path_factory):
+    """An uninterrupted 6-iteration run that validates and saves at 3 and 6."""
+    root = tmp_path_factory.mktemp('experiments')
+    cfg = small_config(synthetic_sidd, root, 'full', 'train.niter=6', 'train.val_freq=3',
+                       'logger.save_checkpoint_freq=3')
+    train(cfg)
+    return cfg, root
+
+
+def test_loss_decreases_on_a_fixed_batch(synthetic_sidd, tmp_path):
+    trainer = Trainer(small_config(synthetic_sidd, tmp_path, 'fit', 'train.niter=30'))
+    try:
+        batch = next(iter(trainer.loader))
+        totals = [trainer.step(batch)['total'] for _ in range(25)]
+    finally:
+        trainer.close()
+    assert np.mean(totals[-5:]) < 0.7 * np.mean(totals[:5])
+
+
+def test_resume_equals_uninterrupted_run(six_iterations, synthetic_sidd, tmp_path):
+    cfg, root = six_iterations
+    first = small_config(synthetic_sidd, tmp_path, 'split', 'train.niter=3', 'train.val_freq=3',
+                         'logger.save_checkpoint_freq=3')
+    train(first)
+    # The resumed run extends niter, as a user continuing a finished run would.
+    train(small_config(synthetic_sidd, tmp_path, 'split', 'train.niter=6', 'train.val_freq=3',
+                       'logger.save_checkpoint_freq=3'), resume=True)
+    full, resumed = load_checkpoint(root, 'full'), load_checkpoint(tmp_path, 'split')
+    assert resumed['iter'] == full['iter'] == 6
+    assert max_difference(resumed['state_dict'], full['state_dict']) <= 1e-6
+    moments = [k for k in full['optimizer'] if 'moment' in k]
+    assert moments and max_difference({k: resumed['optimizer'][k] for k in moments},
+                                      {k: full['optimizer'][k] for k in moments}) <= 1e-6
+    np.testing.assert_allclose(losses_of(resumed), losses_of(full), rtol=1e-6)
+    assert resumed['lr_scheduler']['last_epoch'] == full['lr_scheduler']['last_epoch'] == 6
+    assert 'Resumed from' in (tmp_path / 'split' / 'train.log').read_text()
+
+
+def test_same_seed_gives_identical_losses(six_iterations, synthetic_sidd, tmp_path):
+    cfg, root = six_iterations
+    train(small_config(synthetic_sidd, tmp_path, 'again', 'train.niter=3', 'train.val_freq=3',
+                       'logger.save_checkpoint_freq=3'))
+    again = losses_of(load_checkpoint(tmp_path, 'again'))
+    assert len(again) == 3 and again == losses_of(load_checkpoint(root, 'full'))[:3]
+    other_seed = small_config(synthetic_sidd, tmp_path, 'seed11', 'train.niter=1',
+                              'train.manual_seed=11')
+    train(other_seed)
+    assert losses_of(load_checkpoint(tmp_path, 'seed11'))[0] != again[0]
+
+
+def test_checkpoint_contents_and_logs(six_iterations):
+    cfg, root = six_iterations
+    exp = root / 'full'
+    ckpt = load_checkpoint(root, 'full')
+    assert {'state_dict', 'optimizer', 'lr_scheduler', 'iter', 'best_psnr', 'rng_states',
+            'config'} <= set(ckpt)
+    assert ckpt['iter'] == 6 and ckpt['config'] == cfg.to_dict()
+    assert set(ckpt['rng_states'][0]) == {'python', 'numpy', 'paddle'}
+    assert len(ckpt['rng_states']) == 1
+    val_lines = (exp / 'val.log').read_text().splitlines()
+    assert len(val_lines) == 2 and all('psnr' in line and 'ssim' in line for line in val_lines)
+    psnrs = [psnr for _, psnr in ckpt['history']['val_psnr']]
+    assert ckpt['best_psnr'] == max(psnrs) and math.isfinite(ckpt['best_psnr'])
+    best = load_checkpoint(root, 'full', 'model_best.pdparams')
+    assert best['best_psnr'] == ckpt['best_psnr']
+    model = build_invnet(block_num=[1, 1])
+    load_weights(model, str(exp / 'models' / 'model_latest.pdparams'))  # as every script loads
+    train_lines = [line for line in (exp / 'train.log').read_text().splitlines() if ' iter ' in line]
+    assert len(train_lines) == 6
+    assert all(term in train_lines[-1] for term in LOSS_TERMS + ('lr', 'it/s'))
+    assert (exp / 'training_curves.png').stat().st_size > 0 and (exp / 'config.yml').is_file()
+    assert not [p for p in (exp / 'models').iterdir() if p.suffix == '.tmp']
+
+
+def test_existing_experiment_is_never_reused_without_resume(six_iterations):
+    cfg, root = six_iterations
+    latest = root / 'full' / 'models' / 'model_latest.pdparams'
+    before = latest.stat().st_mtime_ns
+    with pytest.raises(TrainingError, match='--resume'):
+        train(cfg)
+    assert latest.stat().st_mtime_ns == before
+
+
+def test_resume_without_checkpoint_is_an_error(synthetic_sidd, tmp_path):
+    with pytest.raises(TrainingError, match='no checkpoint'):
+        train(small_config(synthetic_sidd, tmp_path, 'nothing', 'train.niter=1'), resume=True)
+
+
+def test_non_finite_loss_stops_and_keeps_last_checkpoint(synthetic_sidd, tmp_path):
+    # lr x 1e30 from iteration 2 on: weights blow up, so iteration 3's loss is not finite.
+    cfg = small_config(synthetic_sidd, tmp_path, 'nan', 'train.niter=8', 'train.lr_steps=[1]',
+                       'train.lr_gamma=1e30', 'logger.save_checkpoint_freq=1', 'train.val_freq=100')
+    with pytest.raises(TrainingError, match='non-finite loss at iteration 3') as error:
+        train(cfg)
+    assert all(term in str(error.value) for term in LOSS_TERMS)
+    ckpt = load_checkpoint(tmp_path, 'nan')
+    assert ckpt['iter'] == 2
+    assert all(np.isfinite(np.asarray(v)).all() for v in ckpt['state_dict'].values())
+    assert not [p for p in (tmp_path / 'nan' / 'models').iterdir() if p.suffix == '.tmp']
+
+
+def test_gradient_clipping_by_global_norm():
+    cfg = load_config(None, ['train.gradient_clipping=2.5'])
+    clip = build_grad_clip(cfg.train)
+    grads = [np.array([3.0, 0.0], 'float32'), np.array([[0.0, 4.0]], 'float32')]  # norm 5
+    params = [paddle.create_parameter(g.shape, 'float32') for g in grads]
+    clipped = clip([(p, paddle.to_tensor(g)) for p, g in zip(params, grads)])
+    norm = math.sqrt(sum(float((g ** 2).sum()) for g in grads))
+    for (_, got), g in zip(clipped, grads):
+        np.testing.assert_allclose(got.numpy(), g * 2.5 / max(norm, 2.5), rtol=1e-6)
+    # Per-tensor clipping would leave the norm-3 tensor unchanged at 2.5 < 3 -> 2.5 * g / 3.
+    assert not np.allclose(clipped[0][1].numpy(), grads[0] * 2.5 / 3)
+    small = clip([(params[0], paddle.to_tensor(grads[0] / 10))])
+    np.testing.assert_allclose(small[0][1].numpy(), grads[0] / 10)
+    assert build_grad_clip(load_config(None, ['train.gradient_clipping=~'])) is None
+
+
+def test_optimizer_matches_official_torch_recipe():
+    """clip_grad_norm_ + Adam(weight_decay) + MultiStepLR, stepped on hand-made gradients."""
+    torch = pytest.importorskip('torch')
+    cfg = load_config(None, ['train.lr_G=0.01', 'train.lr_steps=[2]', 'train.weight_decay_G=0.01',
+                             'train.gradient_clipping=1.5'])
+    rng = np.random.default_rng(0)
+    weights = [rng.standard_normal((4, 3)).astype('float32'), rng.standard_normal(3).astype('float32')]
+    params = [paddle.create_parameter(w.shape, 'float32',
+                                      default_initializer=paddle.nn.initializer.Assign(w))
+              for w in weights]
+    optimizer, scheduler = build_optimizer(cfg.train, params)
+    reference = [torch.nn.Parameter(torch.tensor(w)) for w in weights]
+    torch_optimizer = torch.optim.Adam(reference, lr=0.01, betas=(0.9, 0.999), weight_decay=0.01)
+    torch_scheduler = torch.optim.lr_scheduler.MultiStepLR(torch_optimizer, [2], 0.5)
+    for scale in (3.0, 0.1, 2.0, 5.0):  # clipped, not clipped, clipped, clipped
+        grads = [rng.standard_normal(w.shape).astype('float32') * scale for w in weights]
+        for p, g in zip(params, grads):
+            p.grad = paddle.to_tensor(g)
+        optimizer.step()
+        scheduler.step()
+        optimizer.clear_grad()
+        for p, g in zip(reference, grads):
+            p.grad = torch.tensor(g)
+        torch.nn.utils.clip_grad_norm_(reference, 1.5)
+        torch_optimizer.step()
+        torch_scheduler.step()
+    for p, ref in zip(params, reference):
+        np.testing.assert_allclose(p.numpy(), ref.detach().numpy(), atol=1e-6)
+
+
+DRIVER = '''
+import sys
+import paddle
+from config import load_config
+from utils.trainer import Trainer, TrainingError
+
+trainer = Trainer(load_config(None, sys.argv[2:]))
+try:
+    trainer.run()
+    error = ''
+except TrainingError as err:
+    error = str(err)
+finally:
+    trainer.close()
+paddle.save({'state_dict': trainer.net.state_dict(), 'error': error},
+            f'{sys.argv[1]}/rank{trainer.rank}.pdparams')
+'''
+
+
+def test_two_process_cpu_launch(synthetic_sidd, tmp_path):
+    """2 processes x batch 1 (gloo): ranks stay identical, match 1 process x batch 2, and
+    all stop together on a NaN.
+
+    z is switched off (gaussian_scale 0) so the objective is deterministic and the two
+    set-ups must agree. From iteration 3 the lr is x1e30: iteration 4's loss is not finite.
+    """
+    common = ['train.niter=8', 'train.gaussian_scale=0', 'train.lr_steps=[2]',
+              'train.lr_gamma=1e30', 'logger.save_checkpoint_freq=2', 'train.val_freq=100']
+    overrides = small_overrides(synthetic_sidd, tmp_path, 'two', *common,
+                                'datasets.train.batch_size=1')
+    driver = tmp_path / 'driver.py'
+    driver.write_text(DRIVER)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    result = subprocess.run(
+        [sys.executable, '-m', 'paddle.distributed.launch', '--nproc_per_node', '2',
+         '--log_dir', str(tmp_path / 'launch_logs'), str(driver), str(tmp_path), *overrides],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
+    logs = ''.join(p.read_text() for p in sorted((tmp_path / 'launch_logs').glob('workerlog.*')))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:] + logs[-3000:]
+    ranks = [paddle.load(str(tmp_path / f'rank{r}.pdparams')) for r in range(2)]
+    for rank in ranks:
+        assert 'non-finite loss at iteration 4' in rank['error']
+    assert max_difference(ranks[0]['state_dict'], ranks[1]['state_dict']) == 0
+
+    one = small_config(synthetic_sidd, tmp_path, 'one', *common, 'train.niter=2')
+    train(one)
+    dp, single = load_checkpoint(tmp_path, 'two'), load_checkpoint(tmp_path, 'one')
+    assert dp['iter'] == single['iter'] == 2 and len(dp['rng_states']) == 2
+    assert max_difference(dp['state_dict'], single['state_dict']) < 1e-5
+

@@ -1,0 +1,98 @@
+"""Convert official PyTorch InvDN weights (.pth) into a Paddle state dict (.pdparams).
+
+    python tools/convert_torch_weights.py --src InvDN_ResUnit_x4.pth \\
+        --dst pretrained/InvDN_ResUnit_x4.pdparams
+
+The official parameter names are kept (networks.InvNet uses the same ones), so the
+conversion is a name/shape check plus a tensor copy; Conv2d weights have the same
+[out, in, kh, kw] layout in both frameworks. torch is needed only here.
+"""
+import argparse
+import os
+import sys
+from typing import Any, Dict, Mapping, Sequence
+
+import numpy as np
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..')))
+
+import paddle  # noqa: E402
+
+from networks.InvDN_model import build_invnet  # noqa: E402
+from utils.checkpoint import (WeightsError, atomic_save, compare_state_dicts,  # noqa: E402
+                              describe_mismatch, extract_state_dict, load_weights)
+
+
+def _to_float32(value: Any) -> np.ndarray:
+    if hasattr(value, 'detach'):  # a torch tensor; avoids importing torch here
+        value = value.detach().cpu().float().numpy()
+    return np.ascontiguousarray(value, dtype=np.float32)
+
+
+def convert_state_dict(torch_state: Mapping[str, Any], model: paddle.nn.Layer,
+                       source: str = 'torch checkpoint') -> Dict[str, np.ndarray]:
+    """Official state dict (bare, under 'state_dict', with or without 'module.') -> float32
+    numpy arrays keyed and ordered like ``model.state_dict()``.
+
+    Raises WeightsError listing the missing, unexpected and mis-shaped keys.
+    """
+    state = extract_state_dict(torch_state, source)
+    expected = model.state_dict()
+    missing, unexpected, mismatched = compare_state_dicts(expected, state)
+    if missing or unexpected or mismatched:
+        raise WeightsError(describe_mismatch(source, missing, unexpected, mismatched))
+    return {key: _to_float32(state[key]) for key in expected}
+
+
+def load_torch_file(path: str) -> Any:
+    """``torch.load`` on CPU, refusing pickled code (official weights are plain tensors)."""
+    import pickle
+
+    import torch
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'--src {path}: file not found')
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise WeightsError(f'{path}: not a plain PyTorch weights file (torch.load with '
+                           f'weights_only=True refused it: {error})') from error
+
+
+def convert_file(src: str, dst: str, block_num: Sequence[int] = (8, 8), scale: int = 4,
+                 overwrite: bool = False) -> int:
+    """Convert ``src`` into ``dst`` for ``build_invnet(3, 3, block_num, scale)``; returns the
+    number of tensors written. The written file is loaded back into a fresh model as a check."""
+    if os.path.exists(dst) and not overwrite:
+        raise FileExistsError(f'--dst {dst} exists; pass --overwrite to replace it')
+    model = build_invnet(3, 3, block_num, scale)
+    state = convert_state_dict(load_torch_file(src), model, source=src)
+    atomic_save({key: paddle.to_tensor(value) for key, value in state.items()}, dst)
+    load_weights(build_invnet(3, 3, block_num, scale), dst)
+    return len(state)
+
+
+def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--src', required=True, help='official PyTorch weights (.pth)')
+    parser.add_argument('--dst', required=True, help='output Paddle weights (.pdparams)')
+    parser.add_argument('--block_num', type=int, nargs='+', default=[8, 8],
+                        help='coupling blocks per Haar stage (network_G.block_num; paper: 8 8)')
+    parser.add_argument('--scale', type=int, default=4,
+                        help='total downsampling factor (network_G.scale; paper: 4)')
+    parser.add_argument('--overwrite', action='store_true', help='replace --dst if it exists')
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] = None) -> None:
+    args = parse_args(argv)
+    paddle.set_device('cpu')
+    try:
+        count = convert_file(args.src, args.dst, args.block_num, args.scale, args.overwrite)
+    except (WeightsError, FileNotFoundError, FileExistsError, ValueError) as error:
+        sys.exit(f'error: {error}')
+    print(f'wrote {count} tensors to {args.dst}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,14 @@
+"""Train InvDN on SIDD on four cards, data-parallel (the loop of train_denoising_1card.py).
+
+    python -m paddle.distributed.launch --gpus 0,1,2,3 train_denoising_4cards.py
+        [-c training_4cards.yml] [-o key.sub=value ...] [--resume]
+
+The batch size in the YAML is per card. On CPU (gloo backend, e.g. to test):
+    python -m paddle.distributed.launch --nproc_per_node 2 train_denoising_4cards.py -o device=cpu
+"""
+import os
+
+from train_denoising_1card import HERE, main
+
+if __name__ == '__main__':
+    main(os.path.join(HERE, 'training_4cards.yml'), __doc__)

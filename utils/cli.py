@@ -1,0 +1,88 @@
+"""Command-line pieces shared by the evaluation, prediction and export scripts.
+
+Paddle is imported only when a model is loaded, so that ``--help`` answers at once.
+"""
+import argparse
+import os
+from typing import Any, Dict, Optional, Sequence
+
+DEFAULT_WEIGHTS = 'pretrained/InvDN_ResUnit_x4.pdparams'
+PAPER_NETWORK = {'in_nc': 3, 'out_nc': 3, 'block_num': [8, 8], 'scale': 4}
+
+
+def str2bool(value: str) -> bool:
+    """'True'/'False' (and yes/no, 1/0) as TIPC passes booleans."""
+    text = str(value).strip().lower()
+    if text in ('true', 't', 'yes', 'y', '1'):
+        return True
+    if text in ('false', 'f', 'no', 'n', '0'):
+        return False
+    raise argparse.ArgumentTypeError(f'expected True or False, got {value!r}')
+
+
+def add_bool_arg(parser: argparse.ArgumentParser, *names: str, default: bool, help: str) -> None:
+    """A flag usable bare (``--flag``) or with a value (``--flag True|False``)."""
+    parser.add_argument(*names, type=str2bool, nargs='?', const=True, default=default,
+                        metavar='True|False', help=f'{help} (default: {default})')
+
+
+def parse_seed(value: str) -> Optional[int]:
+    """An integer seed, or 'none' for a fresh random draw on every run."""
+    if str(value).lower() == 'none':
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be an integer or 'none', got {value!r}") from None
+
+
+def add_model_args(parser: argparse.ArgumentParser, weights_required: bool = False) -> None:
+    """--weights, --block_num, --scale, --device."""
+    parser.add_argument('--weights', required=weights_required,
+                        default=None if weights_required else DEFAULT_WEIGHTS,
+                        help='model weights (.pdparams: converted official weights or a training '
+                             f'checkpoint){"" if weights_required else f" (default: {DEFAULT_WEIGHTS})"}')
+    parser.add_argument('--block_num', type=int, nargs='+', default=None,
+                        help='coupling blocks per downsampling stage (default: from the checkpoint '
+                             "config if saved by our trainer, else the paper's 8 8)")
+    parser.add_argument('--scale', type=int, default=None,
+                        help='total downsampling factor, a power of 2 (default: checkpoint config, else 4)')
+    parser.add_argument('--device', default='auto', metavar='auto|gpu|cpu',
+                        help='auto: the GPU when Paddle has one, else the CPU (default: auto)')
+
+
+def saved_network_options(weights: str) -> Dict[str, Any]:
+    """``network_G`` options stored in a training checkpoint's ``config`` (empty when none)."""
+    import paddle
+
+    from utils.checkpoint import HOW_TO_GET_WEIGHTS
+
+    if not os.path.isfile(weights):
+        raise FileNotFoundError(f'weights file not found: {weights}. {HOW_TO_GET_WEIGHTS}')
+    content = paddle.load(weights)
+    config = content.get('config') if isinstance(content, dict) else None
+    network = config.get('network_G') if isinstance(config, dict) else None
+    if not isinstance(network, dict):
+        return {}
+    return {key: network[key] for key in PAPER_NETWORK if key in network}
+
+
+def load_invnet(weights: str, block_num: Optional[Sequence[int]] = None, scale: Optional[int] = None,
+                network_class: Optional[type] = None) -> 'InvNet':
+    """The network (``InvNet``, or ``network_class``) with ``weights`` loaded, in eval mode.
+
+    Architecture: the explicit arguments, else the checkpoint's saved config, else the paper's.
+    """
+    from networks.InvDN_model import InvNet, build_invnet
+    from utils.checkpoint import load_weights
+
+    options = dict(PAPER_NETWORK, **saved_network_options(weights))
+    if block_num is not None:
+        options['block_num'] = list(block_num)
+    if scale is not None:
+        options['scale'] = scale
+    model = build_invnet(options['in_nc'], options['out_nc'], options['block_num'], options['scale'],
+                         network_class=network_class or InvNet)
+    load_weights(model, weights)
+    model.eval()
+    return model

@@ -1,0 +1,157 @@
+"""Paddle Inference predictor for the exported single-forward InvDN (export_model.py).
+
+The program takes ``noisy [N, 3, H, W]`` and ``z [N, latent_channels - 3, H/4, W/4]``
+and returns the denoised ``[N, 3, H, W]``. On CPU it runs through oneDNN with IR
+optimisation on, which is several times faster than Paddle's native CPU kernels
+(benchmarks/README.md). On Paddle 3.3.1 one oneDNN fusion pass crashes on this
+network, so it is removed.
+"""
+import os
+import warnings
+from pathlib import Path
+from typing import Iterable, Optional, Tuple
+
+import numpy as np
+import paddle
+import paddle.inference as paddle_infer
+
+MODEL_PREFIX = 'model'
+PRECISIONS = ('fp32', 'bf16')
+
+# Paddle 3.3.1 segfaults while running this pass on InvDN's coupling blocks (the
+# LeakyReLU after conv1/conv2 feeding a concat); without it the convs still run
+# in oneDNN, only the activation is not fused into them.
+ONEDNN_BROKEN_PASSES = ('conv_activation_onednn_fuse_pass',)
+
+# Op types that stay in fp32 under precision='bf16'. The reverse pass divides by
+# exp(s) in every coupling block, so rounding s, exp(s) or the division to bf16
+# compounds over 16 blocks; only the convolutions (nearly all the FLOPs) use bf16.
+BF16_OPS = ('conv2d', 'fused_conv2d')
+
+_GPU_MEMORY_POOL_MB = 256
+
+
+class InferenceModelError(FileNotFoundError):
+    """The exported model directory is missing or incomplete."""
+
+
+def find_model_files(model_dir: str) -> Tuple[str, str]:
+    """``(program_file, params_file)`` under ``model_dir`` saved with prefix ``model``.
+
+    Paddle 3 with PIR writes ``model.json``; the legacy IR writes ``model.pdmodel``.
+    """
+    root = Path(model_dir)
+    if not root.is_dir():
+        raise InferenceModelError(f'model directory {root} does not exist; export one with '
+                                  'python export_model.py --weights W --save-inference-dir DIR')
+    params = root / f'{MODEL_PREFIX}.pdiparams'
+    programs = [root / f'{MODEL_PREFIX}{ext}' for ext in ('.json', '.pdmodel')]
+    program = next((p for p in programs if p.is_file()), None)
+    if program is None or not params.is_file():
+        found = sorted(p.name for p in root.iterdir())
+        raise InferenceModelError(
+            f'{root} must hold {programs[0].name} (or {programs[1].name}) and {params.name} '
+            f'as written by export_model.py; found {found or "nothing"}')
+    return str(program), str(params)
+
+
+def onednn_available() -> bool:
+    """Whether this Paddle build has oneDNN (formerly MKL-DNN) CPU kernels."""
+    core = paddle.base.core
+    check = getattr(core, 'is_compiled_with_onednn', None) or getattr(core, 'is_compiled_with_mkldnn')
+    return bool(check())
+
+
+def bf16_supported() -> bool:
+    """Whether oneDNN can run bf16 on this CPU (AVX512-BF16 or AMX); otherwise Paddle
+    silently keeps fp32."""
+    return onednn_available() and bool(paddle.base.core.supports_bfloat16())
+
+
+def available_cpu_cores() -> int:
+    """Cores this process may run on (respects taskset/cgroup affinity)."""
+    if hasattr(os, 'sched_getaffinity'):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _configure_cpu(config: paddle_infer.Config, precision: str, cpu_threads: int) -> None:
+    # Paddle Inference defaults to 1 math thread; use every available core.
+    config.set_cpu_math_library_num_threads(cpu_threads)
+    if not onednn_available():
+        if precision == 'bf16':
+            raise RuntimeError('precision=bf16 needs a Paddle build with oneDNN; this one has none')
+        warnings.warn('this Paddle build has no oneDNN: running on its native CPU kernels, '
+                      'which are several times slower')
+        return
+    config.enable_onednn()
+    for name in ONEDNN_BROKEN_PASSES:
+        config.delete_pass(name)
+    if precision == 'bf16':
+        if not bf16_supported():
+            raise RuntimeError('precision=bf16 needs a CPU with AVX512-BF16 or AMX '
+                               '(paddle.base.core.supports_bfloat16() is False here); use fp32')
+        config.enable_onednn_bfloat16()
+        config.set_bfloat16_op(set(BF16_OPS))
+
+
+def create_predictor(model_dir: str, use_gpu: bool = False, precision: str = 'fp32',
+                     cpu_threads: Optional[int] = None, gpu_id: int = 0) -> paddle_infer.Predictor:
+    """A Paddle Inference predictor for the model exported under ``model_dir``.
+
+    CPU: oneDNN (if built in) with the broken fusion pass removed, ``cpu_threads``
+    math threads (default: all available cores). ``precision='bf16'`` runs the
+    convolutions in bf16 through oneDNN and needs a CPU with bf16 instructions.
+    GPU: fp32 on device ``gpu_id``.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}')
+    if cpu_threads is not None and cpu_threads < 1:
+        raise ValueError(f'cpu_threads must be a positive integer, got {cpu_threads}')
+    program, params = find_model_files(model_dir)
+    config = paddle_infer.Config(program, params)
+    config.switch_ir_optim(True)
+    config.disable_glog_info()
+    if use_gpu:
+        if not paddle.is_compiled_with_cuda():
+            raise RuntimeError('use_gpu=True but this Paddle build has no CUDA support; '
+                               'install paddlepaddle-gpu or run on CPU')
+        if precision != 'fp32':
+            raise ValueError(f'precision={precision} is a CPU (oneDNN) option; the GPU path runs fp32')
+        config.enable_use_gpu(_GPU_MEMORY_POOL_MB, gpu_id)
+    else:
+        config.disable_gpu()
+        _configure_cpu(config, precision, cpu_threads or available_cpu_cores())
+    return paddle_infer.create_predictor(config)
+
+
+def _check_inputs(noisy: np.ndarray, z: np.ndarray) -> None:
+    for name, array in (('noisy', noisy), ('z', z)):
+        if array.ndim != 4:
+            raise ValueError(f'{name} must be a 4-D NCHW array, got shape {array.shape}')
+    n, _, h, w = noisy.shape
+    if z.shape[0] != n:
+        raise ValueError(f'noisy and z must have the same batch size, got {noisy.shape} and {z.shape}')
+    if z.shape[2] == 0 or h % z.shape[2] or w != z.shape[3] * (h // z.shape[2]):
+        raise ValueError(f'z must be at the latent resolution of noisy (H/4 x W/4 for the '
+                         f'paper model), got noisy {noisy.shape} and z {z.shape}; pad noisy '
+                         'to a multiple of 4 first')
+
+
+def _feed(predictor: paddle_infer.Predictor, names: Iterable[str], arrays: Iterable[np.ndarray]) -> None:
+    for name, array in zip(names, arrays):
+        handle = predictor.get_input_handle(name)
+        handle.reshape(list(array.shape))
+        handle.copy_from_cpu(np.ascontiguousarray(array, dtype=np.float32))
+
+
+def run_predictor(predictor: paddle_infer.Predictor, noisy: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Denoise ``noisy`` (float32 NCHW in [0, 1], H and W multiples of 4) with latent ``z``."""
+    noisy, z = np.asarray(noisy), np.asarray(z)
+    _check_inputs(noisy, z)
+    names = predictor.get_input_names()
+    # Feed by the export's InputSpec names when present, else by position.
+    order = ['noisy', 'z'] if set(names) == {'noisy', 'z'} else names
+    _feed(predictor, order, (noisy, z))
+    predictor.run()
+    return predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()

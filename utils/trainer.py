@@ -1,0 +1,396 @@
+"""The InvDN training loop, shared by train_denoising_1card.py and train_denoising_4cards.py.
+
+One iteration follows the official ``InvDN_model.optimize_parameters`` and ``train.py``:
+forward the noisy crop, the InvDN objective (losses.InvDNLoss), backward, clip the
+gradient by its global norm (torch ``clip_grad_norm_``), an Adam step with L2 weight
+decay, then one MultiStepDecay step. On several cards ``paddle.DataParallel`` averages
+the gradients, every card reads its own part of each global batch, and only rank 0
+validates, logs and writes files.
+
+Runs are counted in iterations and are resumable: a checkpoint holds the weights, the
+Adam moments, the schedule position and every rank's RNG states, and the batch of each
+iteration depends only on the seed and the iteration number (dataloaders.sampler), so
+a resumed run continues exactly as if it had not stopped.
+"""
+import math
+import os
+import random
+import time
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+import paddle
+import paddle.distributed as dist
+from tqdm import tqdm
+
+from config import Config, experiment_dir, save_config
+from dataloaders import create_dataset
+from dataloaders.sampler import ResumableBatchSampler
+from losses import InvDNLoss
+from networks import InvNet, build_invnet
+from utils.checkpoint import (atomic_save, compare_state_dicts, describe_mismatch,
+                              extract_state_dict, load_weights)
+from utils.device import select_device
+from utils.evaluate import EvalResult, evaluate_pairs
+from utils.logging_utils import ScalarWriter, close_logger, plot_training_curves, setup_logger
+
+LATEST = 'model_latest.pdparams'
+BEST = 'model_best.pdparams'
+LOSS_TERMS = ('l_forw_fit', 'l_back_rec', 'l_grad_back', 'l_ssim_back')
+LOGGED = ('total',) + LOSS_TERMS
+# Entries of paddle's optimizer state dict that are not per-parameter accumulators.
+OPTIMIZER_EXTRA_KEYS = ('LR_Scheduler', 'master_weights')
+
+
+class TrainingError(RuntimeError):
+    """Training cannot start or continue: unusable experiment folder or checkpoint, NaN loss."""
+
+
+def build_grad_clip(train_cfg: Config) -> Optional[paddle.nn.ClipGradByGlobalNorm]:
+    """Clipping by the global norm of all gradients, as torch's ``clip_grad_norm_`` in the
+    official code (not per tensor: ``ClipGradByNorm`` is a different algorithm)."""
+    return (paddle.nn.ClipGradByGlobalNorm(train_cfg.gradient_clipping)
+            if train_cfg.gradient_clipping else None)
+
+
+def build_optimizer(train_cfg: Config, parameters: List[paddle.Tensor]
+                    ) -> Tuple[paddle.optimizer.Adam, paddle.optimizer.lr.MultiStepDecay]:
+    """Adam + MultiStepDecay + global-norm clipping, as the official ``InvDN_Model``.
+
+    Paddle clips first and then adds the float ``weight_decay`` as L2 to the gradient, the
+    order of torch's ``clip_grad_norm_`` followed by ``Adam(weight_decay=...)``.
+    """
+    scheduler = paddle.optimizer.lr.MultiStepDecay(
+        learning_rate=train_cfg.lr_G, milestones=list(train_cfg.lr_steps), gamma=train_cfg.lr_gamma)
+    optimizer = paddle.optimizer.Adam(
+        learning_rate=scheduler, beta1=train_cfg.beta1, beta2=train_cfg.beta2,
+        parameters=parameters, weight_decay=train_cfg.weight_decay_G or None,
+        grad_clip=build_grad_clip(train_cfg))
+    return optimizer, scheduler
+
+
+def latest_checkpoint(cfg: Config) -> str:
+    """The checkpoint ``--resume`` continues: ``<experiment>/models/model_latest.pdparams``."""
+    path = os.path.join(experiment_dir(cfg), 'models', LATEST)
+    if not os.path.isfile(path):
+        raise TrainingError(f'--resume: no checkpoint at {path}; train without --resume, or '
+                            'name one with -o path.resume_state=PATH')
+    return path
+
+
+def check_experiment_dir(cfg: Config, resuming: bool) -> str:
+    """The experiment folder. A non-empty one is reused only when resuming, never cleared."""
+    folder = experiment_dir(cfg)
+    if not resuming and os.path.isdir(folder) and os.listdir(folder):
+        raise TrainingError(
+            f'experiment folder {folder} already exists and is not empty. Continue that run '
+            'with --resume, or start a new one with -o name=NEW_NAME (or another '
+            'path.experiments_root); nothing was changed')
+    return folder
+
+
+def rng_state() -> Dict[str, Any]:
+    """Python, NumPy and Paddle (current device) generator states of this process."""
+    name, key, pos, has_gauss, gauss = np.random.get_state()
+    # paddle.load turns arrays into tensors and has no uint32: keep the key as int64.
+    return {'python': random.getstate(),
+            'numpy': (name, key.astype(np.int64), pos, has_gauss, gauss),
+            'paddle': paddle.get_rng_state()}
+
+
+def set_rng_state(state: Dict[str, Any]) -> None:
+    random.setstate(state['python'])
+    name, key, pos, has_gauss, gauss = state['numpy']
+    np.random.set_state((name, np.asarray(key, dtype=np.int64).astype(np.uint32),
+                         int(pos), int(has_gauss), float(gauss)))
+    paddle.set_rng_state(state['paddle'])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    paddle.seed(seed)
+
+
+def config_changes(old: Dict[str, Any], new: Dict[str, Any], prefix: str = '') -> List[str]:
+    """'key: old -> new' for every leaf that differs (``path`` excluded)."""
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        full = f'{prefix}{key}'
+        if full == 'path':
+            continue
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changes += config_changes(a, b, full + '.')
+        elif a != b:
+            changes.append(f'{full}: {a!r} -> {b!r}')
+    return changes
+
+
+def validation_pairs(val_set: paddle.io.Dataset) -> Iterator[Tuple[str, np.ndarray, np.ndarray]]:
+    """(name, noisy HWC, gt HWC), read one at a time (SIDD validation does not fit in memory)."""
+    for index in range(len(val_set)):
+        sample = val_set[index]
+        yield sample['name'], sample['Noisy'].transpose(1, 2, 0), sample['GT'].transpose(1, 2, 0)
+
+
+def validate(net: InvNet, val_set: paddle.io.Dataset, cfg: Config) -> EvalResult:
+    """The official validation: one z sample, no self-ensemble, ``scale`` border cropped, uint8.
+
+    z comes from a seeded NumPy generator (the same every time, so PSNR changes only with the
+    weights) and the Paddle RNG is restored afterwards: validating never alters training.
+    """
+    paddle_state = paddle.get_rng_state()
+    net.eval()
+    try:
+        with paddle.no_grad():
+            return evaluate_pairs(net, validation_pairs(val_set), mc_samples=1,
+                                  self_ensemble=False, crop_border=cfg.scale,
+                                  seed=cfg.train.manual_seed, progress=False)
+    finally:
+        net.train()
+        paddle.set_rng_state(paddle_state)
+
+
+class Trainer:
+    """State of one training run; ``run()`` trains from the current iteration to ``niter``."""
+
+    def __init__(self, cfg: Config, resume: bool = False):
+        self.cfg = cfg
+        self.world_size = dist.ParallelEnv().world_size
+        self.rank = dist.ParallelEnv().rank if self.world_size > 1 else 0
+        self.is_main = self.rank == 0
+        resume_path = cfg.path.resume_state or (latest_checkpoint(cfg) if resume else None)
+        self.exp_dir = check_experiment_dir(cfg, resuming=resume_path is not None)
+        self.models_dir = os.path.join(self.exp_dir, 'models')
+        self.device = select_device(cfg.device)
+        if self.world_size > 1:
+            dist.init_parallel_env()
+            dist.barrier()  # every rank has checked the folder before rank 0 fills it
+        train_cfg, data_cfg, seed = cfg.train, cfg.datasets.train, cfg.train.manual_seed
+
+        self.train_set = create_dataset(data_cfg, 'train', cfg.scale, seed=seed)
+        self.val_set = create_dataset(cfg.datasets.val, 'val', cfg.scale)
+        # One seed on every rank: identical initial weights. Then each rank draws its own z
+        # (the official DDP code repeats one z stream on every card).
+        seed_everything(seed)
+        self.net = build_invnet(**cfg.network_G.to_dict())
+        if cfg.path.pretrain_model_G and not resume_path:
+            load_weights(self.net, cfg.path.pretrain_model_G)
+        if self.rank:
+            seed_everything(seed + self.rank)
+        self.model = paddle.DataParallel(self.net) if self.world_size > 1 else self.net
+        self.optimizer, self.scheduler = build_optimizer(train_cfg, self.model.parameters())
+        self.loss_fn = InvDNLoss.from_config(train_cfg)
+
+        self.iteration, self.best_psnr = 0, -math.inf
+        self.history: Dict[str, Any] = {'loss': {term: [] for term in LOGGED},
+                                        'val_psnr': [], 'val_ssim': []}
+        notes = []
+        if resume_path:
+            notes = self._resume(resume_path)
+        if self.iteration > train_cfg.niter:
+            raise TrainingError(f'{resume_path} is at iteration {self.iteration}, beyond '
+                                f'train.niter = {train_cfg.niter}; raise train.niter')
+        self.sampler = ResumableBatchSampler(
+            self.train_set, data_cfg.batch_size, train_cfg.niter, start_iter=self.iteration,
+            seed=seed, num_replicas=self.world_size, rank=self.rank, shuffle=data_cfg.use_shuffle)
+        self.loader = paddle.io.DataLoader(self.train_set, batch_sampler=self.sampler,
+                                           num_workers=data_cfg.n_workers)
+        if self.is_main:
+            self._open_logs(resume_path, notes)
+
+    def _resume(self, path: str) -> List[str]:
+        """Restore weights, Adam state, schedule, counters and RNG streams; return notes to log."""
+        if not os.path.isfile(path):
+            raise TrainingError(f'path.resume_state: checkpoint not found: {path}')
+        state = paddle.load(path)
+        absent = [key for key in ('state_dict', 'optimizer', 'lr_scheduler', 'iter', 'rng_states')
+                  if not isinstance(state, dict) or key not in state]
+        if absent:
+            raise TrainingError(f'{path} is not a training checkpoint (no {absent}); to start '
+                                'from its weights use -o path.pretrain_model_G=PATH instead')
+        weights = extract_state_dict(state, path)
+        mismatch = compare_state_dicts(self.net.state_dict(), weights)
+        if any(mismatch):
+            raise TrainingError(describe_mismatch(path, *mismatch)
+                                + '\n  (network_G must be the one of the run that wrote it)')
+        self.net.set_state_dict(weights)
+        # Adam's accumulators are keyed by parameter names (conv2d_0.w_0_moment1_0, ...):
+        # refuse a state that would silently not apply.
+        names = [p.name for p in self.net.parameters()]
+        foreign = [key for key in state['optimizer'] if key not in OPTIMIZER_EXTRA_KEYS
+                   and not any(key.startswith(name + '_') for name in names)]
+        if foreign:
+            raise TrainingError(f'{path}: optimizer state does not match the model parameters '
+                                f'(e.g. {foreign[:3]})')
+        self.optimizer.set_state_dict(state['optimizer'])
+        self.scheduler.set_state_dict(state['lr_scheduler'])
+        self.iteration = int(state['iter'])
+        self.best_psnr = float(state.get('best_psnr', -math.inf))
+        self.history = state.get('history', self.history)
+        notes = [f'Resumed from {path} at iteration {self.iteration}']
+        rng_states = state['rng_states']
+        if len(rng_states) == self.world_size:
+            set_rng_state(rng_states[self.rank])
+        else:
+            notes.append(f'WARNING: {path} was written by {len(rng_states)} processes and this '
+                         f'run has {self.world_size}: RNG streams restart from the seed')
+        changes = config_changes(state.get('config', {}), self.cfg.to_dict())
+        if changes:
+            notes.append('WARNING: configuration differs from the checkpoint: ' + '; '.join(changes))
+        if self.cfg.path.pretrain_model_G:
+            notes.append('path.pretrain_model_G is ignored when resuming')
+        return notes
+
+    def _open_logs(self, resume_path: Optional[str], notes: List[str]) -> None:
+        cfg, data_cfg = self.cfg, self.cfg.datasets.train
+        os.makedirs(self.models_dir, exist_ok=True)
+        save_config(cfg, os.path.join(self.exp_dir, f'config_resume_{self.iteration}.yml'
+                                      if resume_path else 'config.yml'))
+        self.logger = setup_logger('invdn.train', os.path.join(self.exp_dir, 'train.log'))
+        self.val_logger = setup_logger('invdn.val', os.path.join(self.exp_dir, 'val.log'),
+                                       screen=False)
+        self.writer = ScalarWriter(os.path.join(self.exp_dir, 'visualdl'))
+        for note in notes:
+            self.logger.info(note)
+        if cfg.path.pretrain_model_G and not resume_path:
+            self.logger.info(f'Initial weights: {cfg.path.pretrain_model_G}')
+        self.logger.info(
+            f'{cfg.name}: device {self.device} x {self.world_size}, batch {data_cfg.batch_size} '
+            f'per card ({data_cfg.batch_size * self.world_size} in total), '
+            f'{len(self.train_set)} training images ({self.sampler.batches_per_epoch} iterations '
+            f'per epoch), {len(self.val_set)} validation images, '
+            f'{sum(p.size for p in self.net.parameters()):,d} parameters, iterations '
+            f'{self.iteration} -> {cfg.train.niter}, VisualDL '
+            f'{"on" if self.writer.enabled else "off (pip install visualdl)"}')
+
+    def close(self) -> None:
+        if self.is_main:
+            self.writer.close()
+            close_logger(self.logger)
+            close_logger(self.val_logger)
+
+    def checkpoint(self, rng_states: List[Dict[str, Any]]) -> Dict[str, Any]:
+        return {'state_dict': self.net.state_dict(), 'optimizer': self.optimizer.state_dict(),
+                'lr_scheduler': self.scheduler.state_dict(), 'iter': self.iteration,
+                'best_psnr': self.best_psnr, 'rng_states': rng_states,
+                'config': self.cfg.to_dict(), 'history': self.history}
+
+    def _any_rank(self, flag: bool) -> bool:
+        if self.world_size == 1:
+            return flag
+        value = paddle.to_tensor([1.0 if flag else 0.0], dtype='float32')
+        dist.all_reduce(value)
+        return bool(value.item() > 0)
+
+    def _gather_rng_states(self) -> List[Dict[str, Any]]:
+        if self.world_size == 1:
+            return [rng_state()]
+        states: List[Dict[str, Any]] = []
+        dist.all_gather_object(states, rng_state())
+        return states
+
+    def step(self, batch: Dict[str, Any]) -> Dict[str, float]:
+        """One optimisation step; returns the loss terms (stops on NaN/inf on any rank)."""
+        total, terms = self.loss_fn(self.model, batch['Noisy'], batch['LQ'], batch['GT'])
+        values = dict(zip(LOGGED, paddle.stack([total] + [terms[t] for t in LOSS_TERMS])
+                          .numpy().tolist()))
+        if self._any_rank(not all(math.isfinite(v) for v in values.values())):
+            latest = os.path.join(self.models_dir, LATEST)
+            raise TrainingError(
+                f'non-finite loss at iteration {self.iteration + 1} (rank {self.rank}: '
+                + ', '.join(f'{k} {v:.4e}' for k, v in values.items())
+                + '); stopped before updating the weights. Last good checkpoint: '
+                + (latest if os.path.isfile(latest) else 'none saved yet')
+                + '. Lower train.lr_G or check the training data')
+        self.optimizer.clear_grad()
+        total.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        self.iteration += 1
+        return values
+
+    def run(self) -> None:
+        cfg, print_freq = self.cfg, self.cfg.logger.print_freq
+        window: Dict[str, List[float]] = {key: [] for key in LOGGED}
+        window_start = time.perf_counter()
+        bar = tqdm(total=cfg.train.niter, initial=self.iteration, disable=not self.is_main,
+                   dynamic_ncols=True, desc=cfg.name, unit='it')
+        self.model.train()
+        try:
+            for batch in self.loader:
+                lr = self.optimizer.get_lr()
+                values = self.step(batch)
+                bar.update(1)
+                for key, value in values.items():
+                    window[key].append(value)
+                if self.iteration % print_freq == 0:
+                    if self.is_main:
+                        speed = len(window['total']) / (time.perf_counter() - window_start)
+                        self._log_train(lr, window, speed)
+                        bar.set_postfix(loss=f'{np.mean(window["total"]):.4g}', lr=f'{lr:.2e}')
+                    window = {key: [] for key in LOGGED}
+                    window_start = time.perf_counter()
+                self._validate_and_save()
+        finally:
+            bar.close()
+        if self.is_main:
+            self.logger.info(f'Training finished at iteration {self.iteration}; best validation '
+                             f'PSNR {self.best_psnr:.4f} dB')
+
+    def _log_train(self, lr: float, window: Dict[str, List[float]], speed: float) -> None:
+        """One line per print_freq iterations: loss terms averaged over those iterations."""
+        means = {key: float(np.mean(values)) for key, values in window.items()}
+        epoch = (self.iteration - 1) // self.sampler.batches_per_epoch
+        self.logger.info(f'epoch {epoch:3d} iter {self.iteration:8d} lr {lr:.3e} '
+                         + ' '.join(f'{k} {v:.4e}' for k, v in means.items())
+                         + f' it/s {speed:.3f}')
+        for key, value in means.items():
+            self.history['loss'][key].append([self.iteration, value])
+        self.writer.add_scalars({f'train/{k}': v for k, v in means.items()}, self.iteration)
+        self.writer.add_scalars({'train/lr': lr, 'train/it_per_s': speed}, self.iteration)
+
+    def _validate_and_save(self) -> None:
+        cfg, it = self.cfg, self.iteration
+        validate_now = it % cfg.train.val_freq == 0
+        save_now = it % cfg.logger.save_checkpoint_freq == 0 or it == cfg.train.niter
+        if not (validate_now or save_now):
+            return
+        rng_states = self._gather_rng_states()  # collective: every rank takes part
+        if not self.is_main:
+            return
+        if validate_now:
+            result = validate(self.net, self.val_set, cfg)
+            self.history['val_psnr'].append([it, result.psnr])
+            self.history['val_ssim'].append([it, result.ssim])
+            improved = result.psnr > self.best_psnr
+            self.best_psnr = max(self.best_psnr, result.psnr)
+            message = (f'iter {it:8d} psnr {result.psnr:.4f} ssim {result.ssim:.4f} '
+                       f'(best psnr {self.best_psnr:.4f})')
+            self.val_logger.info(message)
+            self.logger.info('Validation: ' + message)
+            self.writer.add_scalars({'val/psnr': result.psnr, 'val/ssim': result.ssim}, it)
+            if improved:
+                atomic_save(self.checkpoint(rng_states), os.path.join(self.models_dir, BEST))
+            plot_training_curves(os.path.join(self.exp_dir, 'training_curves.png'),
+                                 self.history['loss'], self.history['val_psnr'])
+        if save_now:
+            path = os.path.join(self.models_dir, LATEST)
+            atomic_save(self.checkpoint(rng_states), path)
+            self.logger.info(f'Saved {path} at iteration {it}')
+
+
+def train(cfg: Config, resume: bool = False) -> None:
+    """Train InvDN as configured; ``resume`` continues the experiment's latest checkpoint.
+
+    ``path.resume_state`` names a checkpoint explicitly (and wins over ``resume``). Under
+    ``paddle.distributed.launch`` with several processes, trains data-parallel.
+    """
+    # Fresh parameter names (conv2d_0.w_0, ...) on every call: Adam's state is keyed by them.
+    with paddle.utils.unique_name.guard():
+        trainer = Trainer(cfg, resume)
+        try:
+            trainer.run()
+        finally:
+            trainer.close()

@@ -73,6 +73,9 @@ def comparison_path(result_dir: str, name: str) -> str:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    from utils.cpu_speed import configure_cpu
+
+    configure_cpu()  # before the first Paddle op
     import numpy as np
 
     from utils.checkpoint import WeightsError

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # TIPC basic chain: train -> evaluate + predict -> export -> Paddle Inference (CPU, and GPU
-# when Paddle has one). Every step appends "Run successfully/failed with command - ...!" to
+# when Paddle has one) -> check that Paddle Inference reproduces predict.py. Every step appends "Run successfully/failed with command - ...!" to
 # test_tipc/output/results_python.log and writes its own log under
 # test_tipc/output/<model>/<mode>/. Exits non-zero when any step failed.
 #
@@ -60,6 +60,8 @@ eval_data_key=$(cfg_key eval_params --val_dir)
 eval_data_value=$(cfg eval_params --val_dir)
 mc_key=$(cfg_key eval_params --mc_samples)
 mc_value=$(cfg eval_params --mc_samples)
+ensemble_key=$(cfg_key eval_params --self_ensemble)
+ensemble_value=$(cfg eval_params --self_ensemble)
 eval_save_key=$(cfg_key eval_params --save_dir)
 predict_py=$(cfg eval_params predict)
 predict_input_key=$(cfg_key eval_params --input)
@@ -84,6 +86,7 @@ clean_value=$(cfg infer_params --clean-dir)
 infer_result_key=$(cfg_key infer_params --result_dir)
 benchmark_key=$(cfg_key infer_params --benchmark)
 benchmark_value=$(cfg infer_params --benchmark)
+compare_py=$(cfg infer_params compare)
 
 OUTPUT_ROOT=./test_tipc/output
 LOG_PATH=${OUTPUT_ROOT}/${model_name}/${MODE}
@@ -93,6 +96,10 @@ status_log=${OUTPUT_ROOT}/results_python.log
 rm -rf "${LOG_PATH}"
 mkdir -p "${LOG_PATH}"
 echo "==== ${model_name} ${MODE} $(date '+%Y-%m-%d %H:%M:%S') config ${CONFIG}" >> "${status_log}"
+if [[ -n ${train_overrides} && ${train_overrides} != null ]]; then
+    # lite mode trains a smaller network (network_G.block_num) so the chain takes minutes on a CPU.
+    echo "==== ${MODE} training overrides: ${train_overrides}" | tee -a "${status_log}"
+fi
 
 steps=0
 failures=0
@@ -154,7 +161,7 @@ ${overrides}"
         if [[ -n ${eval_py} && ${eval_py} != null ]]; then
             eval_cmd="${python} ${eval_py} $(func_set_params "${eval_weights_key}" "${weights}") \
 $(func_set_params "${eval_data_key}" "${eval_data_value}") $(func_set_params "${mc_key}" "${mc_value}") \
-$(func_set_params "${eval_save_key}" "${save_dir}/eval")"
+$(func_set_params "${ensemble_key}" "${ensemble_value}") $(func_set_params "${eval_save_key}" "${save_dir}/eval")"
             run_step "${tag}_eval" "${eval_cmd}"
         fi
 
@@ -193,7 +200,14 @@ $(func_set_params "${infer_model_key}" "${infer_dir}") $(func_set_params "${infe
 $(func_set_params "${noisy_key}" "${noisy_value}") $(func_set_params "${clean_key}" "${clean_value}") \
 $(func_set_params "${infer_result_key}" "${save_dir}/infer_${device}_batchsize_${batch_size}") \
 $(func_set_params "${benchmark_key}" "${benchmark_value}")"
-                run_step "python_infer_${device}_batchsize_${batch_size}" "${infer_cmd}"
+                infer_tag="python_infer_${device}_batchsize_${batch_size}"
+                run_step "${infer_tag}" "${infer_cmd}"
+                # Alignment: Paddle Inference must give predict.py's images (same weights, seed).
+                if [[ -n ${compare_py} && ${compare_py} != null && -n ${predict_py} && ${predict_py} != null ]]; then
+                    compare_cmd="${python} ${compare_py} --expected=${save_dir}/predict \
+--actual=${save_dir}/infer_${device}_batchsize_${batch_size}"
+                    run_step "compare_predict_${infer_tag}" "${compare_cmd}"
+                fi
                 IFS='|'
             done
         done

@@ -1,4 +1,5 @@
 """The training loop: learning, resuming, determinism, checkpoints, NaN guard, two processes."""
+import json
 import math
 import os
 import subprocess
@@ -111,7 +112,7 @@ def test_checkpoint_contents_and_logs(six_iterations):
     assert best['best_psnr'] == ckpt['best_psnr']
     model = build_invnet(block_num=[1, 1])
     load_weights(model, str(exp / 'models' / 'model_latest.pdparams'))  # as every script loads
-    train_lines = [line for line in (exp / 'train.log').read_text().splitlines() if ' iter ' in line]
+    train_lines = [line for line in (exp / 'train.log').read_text().splitlines() if 'it/s' in line]
     assert len(train_lines) == 6
     assert all(term in train_lines[-1] for term in LOSS_TERMS + ('lr', 'it/s'))
     assert (exp / 'training_curves.png').stat().st_size > 0 and (exp / 'config.yml').is_file()
@@ -133,14 +134,14 @@ def test_resume_without_checkpoint_is_an_error(synthetic_sidd, tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_last_checkpoint(synthetic_sidd, tmp_path):
-    # lr x 1e30 from iteration 2 on: weights blow up, so iteration 3's loss is not finite.
-    cfg = small_config(synthetic_sidd, tmp_path, 'nan', 'train.niter=8', 'train.lr_steps=[1]',
-                       'train.lr_gamma=1e30', 'logger.save_checkpoint_freq=1', 'train.val_freq=100')
-    with pytest.raises(TrainingError, match='non-finite loss at iteration 3') as error:
+    # lr 1e30: the first step blows the weights up, so iteration 2's loss is not finite.
+    cfg = small_config(synthetic_sidd, tmp_path, 'nan', 'train.niter=8', 'train.lr_G=1e30',
+                       'logger.save_checkpoint_freq=1', 'train.val_freq=100')
+    with pytest.raises(TrainingError, match='non-finite loss at iteration 2') as error:
         train(cfg)
     assert all(term in str(error.value) for term in LOSS_TERMS)
     ckpt = load_checkpoint(tmp_path, 'nan')
-    assert ckpt['iter'] == 2
+    assert ckpt['iter'] == 1
     assert all(np.isfinite(np.asarray(v)).all() for v in ckpt['state_dict'].values())
     assert not [p for p in (tmp_path / 'nan' / 'models').iterdir() if p.suffix == '.tmp']
 
@@ -158,7 +159,7 @@ def test_gradient_clipping_by_global_norm():
     assert not np.allclose(clipped[0][1].numpy(), grads[0] * 2.5 / 3)
     small = clip([(params[0], paddle.to_tensor(grads[0] / 10))])
     np.testing.assert_allclose(small[0][1].numpy(), grads[0] / 10)
-    assert build_grad_clip(load_config(None, ['train.gradient_clipping=~'])) is None
+    assert build_grad_clip(load_config(None, ['train.gradient_clipping=~']).train) is None
 
 
 def test_optimizer_matches_official_torch_recipe():
@@ -192,52 +193,56 @@ def test_optimizer_matches_official_torch_recipe():
 
 
 DRIVER = '''
+import json
 import sys
 import paddle
 from config import load_config
 from utils.trainer import Trainer, TrainingError
 
-trainer = Trainer(load_config(None, sys.argv[2:]))
-try:
-    trainer.run()
-    error = ''
-except TrainingError as err:
-    error = str(err)
-finally:
-    trainer.close()
-paddle.save({'state_dict': trainer.net.state_dict(), 'error': error},
-            f'{sys.argv[1]}/rank{trainer.rank}.pdparams')
+for name, overrides in json.loads(sys.argv[1]).items():
+    with paddle.utils.unique_name.guard():
+        trainer = Trainer(load_config(None, overrides))
+        try:
+            trainer.run()
+            error = ''
+        except TrainingError as err:
+            error = str(err)
+        finally:
+            trainer.close()
+        paddle.save({'state_dict': trainer.net.state_dict(), 'error': error},
+                    f'{trainer.exp_dir}_rank{trainer.rank}.pdparams')
 '''
 
 
 def test_two_process_cpu_launch(synthetic_sidd, tmp_path):
-    """2 processes x batch 1 (gloo): ranks stay identical, match 1 process x batch 2, and
-    all stop together on a NaN.
+    """2 processes x batch 1 (gloo): ranks stay identical and match 1 process x batch 2;
+    with a NaN, every rank stops at the same iteration.
 
     z is switched off (gaussian_scale 0) so the objective is deterministic and the two
-    set-ups must agree. From iteration 3 the lr is x1e30: iteration 4's loss is not finite.
+    set-ups must agree. lr 1e30 makes iteration 2's loss non-finite.
     """
-    common = ['train.niter=8', 'train.gaussian_scale=0', 'train.lr_steps=[2]',
-              'train.lr_gamma=1e30', 'logger.save_checkpoint_freq=2', 'train.val_freq=100']
-    overrides = small_overrides(synthetic_sidd, tmp_path, 'two', *common,
-                                'datasets.train.batch_size=1')
-    driver = tmp_path / 'driver.py'
-    driver.write_text(DRIVER)
+    common = ['train.niter=2', 'train.gaussian_scale=0', 'train.val_freq=100']
+    runs = {name: small_overrides(synthetic_sidd, tmp_path, name, *common, *extra,
+                                  'datasets.train.batch_size=1')
+            for name, extra in (('two', []), ('two_nan', ['train.lr_G=1e30']))}
     env = dict(os.environ, PYTHONPATH=str(REPO))
+    (tmp_path / 'driver.py').write_text(DRIVER)
     result = subprocess.run(
         [sys.executable, '-m', 'paddle.distributed.launch', '--nproc_per_node', '2',
-         '--log_dir', str(tmp_path / 'launch_logs'), str(driver), str(tmp_path), *overrides],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
+         '--log_dir', str(tmp_path / 'launch_logs'), str(tmp_path / 'driver.py'),
+         json.dumps(runs)], cwd=REPO, env=env, capture_output=True, text=True, timeout=400)
     logs = ''.join(p.read_text() for p in sorted((tmp_path / 'launch_logs').glob('workerlog.*')))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:] + logs[-3000:]
-    ranks = [paddle.load(str(tmp_path / f'rank{r}.pdparams')) for r in range(2)]
-    for rank in ranks:
-        assert 'non-finite loss at iteration 4' in rank['error']
-    assert max_difference(ranks[0]['state_dict'], ranks[1]['state_dict']) == 0
 
-    one = small_config(synthetic_sidd, tmp_path, 'one', *common, 'train.niter=2')
-    train(one)
+    ranks = [paddle.load(str(tmp_path / f'two_rank{r}.pdparams')) for r in range(2)]
+    assert ranks[0]['error'] == ranks[1]['error'] == ''
+    assert max_difference(ranks[0]['state_dict'], ranks[1]['state_dict']) == 0
+    train(small_config(synthetic_sidd, tmp_path, 'one', *common))  # 1 process x batch 2
     dp, single = load_checkpoint(tmp_path, 'two'), load_checkpoint(tmp_path, 'one')
     assert dp['iter'] == single['iter'] == 2 and len(dp['rng_states']) == 2
+    assert max_difference(dp['state_dict'], ranks[0]['state_dict']) == 0
     assert max_difference(dp['state_dict'], single['state_dict']) < 1e-5
 
+    for rank in range(2):
+        error = paddle.load(str(tmp_path / f'two_nan_rank{rank}.pdparams'))['error']
+        assert 'non-finite loss at iteration 2' in error

@@ -46,18 +46,20 @@ OPTIMIZER = dict(lr=2e-4, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=1e-8, c
 TRAIN_STEPS = 3
 
 # Stage -> (metric, threshold). rel_max = max|a - b| / max|b| per tensor, worst tensor;
-# rel_l2 = ||a - b|| / ||b||. Set from the torch float32 vs float64 floor measured on
-# 2x3x64x64 inputs with block_num 8 8 (see the report): about 10x that floor, since
-# Paddle and torch float32 each sit at the floor from the exact result.
+# rel_l2 = ||a - b|| / ||b||. Measured on 2x3x64x64 inputs, block_num 8 8, seed 0 (torch
+# float32 vs float64 floor / Paddle vs torch float32): forward 8e-7 / 9e-7, reverse
+# 9e-7 / 1e-6, losses 3e-8 / 1.6e-6 (Paddle's float32 sums are less accurate than torch's),
+# gradients 4e-5 / 4e-5, train losses 5e-6 / 6e-6, updates (rel_l2) 1.6e-3 / 1.6e-3,
+# float64 optimiser 5e-17. Thresholds are about 10x those.
 THRESHOLDS = {
     'weights': ('rel_max', 0.0),
     'forward': ('rel_max', 1e-5),
-    'reverse': ('rel_max', 1e-4),
-    'losses': ('rel_max', 1e-5),
-    'gradients': ('rel_max', 3e-2),
-    'train_losses': ('rel_max', 1e-4),
-    'train_updates': ('rel_l2', 5e-2),
-    'optimizer': ('rel_max', 1e-9),
+    'reverse': ('rel_max', 1e-5),
+    'losses': ('rel_max', 2e-5),
+    'gradients': ('rel_max', 5e-4),
+    'train_losses': ('rel_max', 5e-5),
+    'train_updates': ('rel_l2', 2e-2),
+    'optimizer': ('rel_max', 1e-12),
 }
 
 
@@ -142,7 +144,7 @@ def run_torch(official: SimpleNamespace, net, data: Dict[str, np.ndarray], dtype
     net = copy.deepcopy(net).to(dtype)
     objective = OfficialObjective(official, dtype)
     noisy, lq, gt, z = (torch.from_numpy(data[k]).to(dtype) for k in ('noisy', 'lq', 'gt', 'z'))
-    results = {'weights': {k: v for k, v in net.state_dict().items()}}
+    results = {'weights': {k: v.clone() for k, v in net.state_dict().items()}}
     with torch.no_grad():
         out = net(x=noisy)
         results['forward'] = {'forward': out}
@@ -192,7 +194,7 @@ def run_paddle(state: Dict[str, np.ndarray], block_num: Sequence[int],
     model.set_state_dict(state)
     criterion = InvDNLoss()  # defaults are the official objective
     noisy, lq, gt, z = (paddle.to_tensor(data[k]) for k in ('noisy', 'lq', 'gt', 'z'))
-    results = {'weights': dict(model.state_dict())}
+    results = {'weights': {k: v.clone() for k, v in model.state_dict().items()}}
     with paddle.no_grad():
         out = model(noisy)
         results['forward'] = {'forward': out}
@@ -391,6 +393,7 @@ def main(argv: Sequence[str] = None) -> int:
                          fp64_rel_max='-' if exact_ref else f"{worst(vs_fp64, 'rel_max'):.3g}",
                          metric=metric, threshold=threshold, passed=passed, worst=worst_key))
 
+    by_stage = {row['stage']: row for row in rows}
     clip_effect = relative_metrics(semantics['official']['torch'], semantics['exact']['torch'])
     norms = [float(runs['torch']['train_losses'][f'grad_norm_step{s + 1}'])
              for s in range(TRAIN_STEPS)]
@@ -414,6 +417,9 @@ def main(argv: Sequence[str] = None) -> int:
         'initial weights are identical). Adam normalises each gradient element, so elements '
         'whose gradient is near zero get updates of either sign from rounding noise alone; the '
         'floor column shows torch float32 has the same spread, hence the rel_l2 metric there.',
+        f"- losses: Paddle float32 is {by_stage['losses']['fp64_rel_max']} (rel) from torch "
+        f"float64, torch float32 {by_stage['losses']['floor_rel_max']}: Paddle's float32 sum "
+        'over C x H x W is less exact than torch\'s; the gradients row shows no such effect.',
     ]
     if failed:
         notes.append('- FAILED: ' + '; '.join(failed))

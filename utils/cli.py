@@ -36,12 +36,11 @@ def parse_seed(value: str) -> Optional[int]:
         raise argparse.ArgumentTypeError(f"seed must be an integer or 'none', got {value!r}") from None
 
 
-def add_model_args(parser: argparse.ArgumentParser, weights_required: bool = False) -> None:
+def add_model_args(parser: argparse.ArgumentParser) -> None:
     """--weights, --block_num, --scale, --device."""
-    parser.add_argument('--weights', required=weights_required,
-                        default=None if weights_required else DEFAULT_WEIGHTS,
+    parser.add_argument('--weights', default=DEFAULT_WEIGHTS,
                         help='model weights (.pdparams: converted official weights or a training '
-                             f'checkpoint){"" if weights_required else f" (default: {DEFAULT_WEIGHTS})"}')
+                             f'checkpoint) (default: {DEFAULT_WEIGHTS})')
     parser.add_argument('--block_num', type=int, nargs='+', default=None,
                         help='coupling blocks per downsampling stage (default: from the checkpoint '
                              "config if saved by our trainer, else the paper's 8 8)")

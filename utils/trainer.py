@@ -60,6 +60,9 @@ def build_optimizer(train_cfg: Config, parameters: List[paddle.Tensor]
     Paddle clips first and then adds the float ``weight_decay`` as L2 to the gradient, the
     order of torch's ``clip_grad_norm_`` followed by ``Adam(weight_decay=...)``.
     """
+    if not 0 < train_cfg.lr_gamma < 1:
+        raise ValueError(f'train.lr_gamma must be in (0, 1) (MultiStepDecay), got '
+                         f'{train_cfg.lr_gamma}')
     scheduler = paddle.optimizer.lr.MultiStepDecay(
         learning_rate=train_cfg.lr_G, milestones=list(train_cfg.lr_steps), gamma=train_cfg.lr_gamma)
     optimizer = paddle.optimizer.Adam(
@@ -165,7 +168,8 @@ class Trainer:
         self.models_dir = os.path.join(self.exp_dir, 'models')
         self.device = select_device(cfg.device)
         if self.world_size > 1:
-            dist.init_parallel_env()
+            if not dist.is_initialized():
+                dist.init_parallel_env()
             dist.barrier()  # every rank has checked the folder before rank 0 fills it
         train_cfg, data_cfg, seed = cfg.train, cfg.datasets.train, cfg.train.manual_seed
 

@@ -222,6 +222,13 @@ def _check_consistency(data: Dict[str, Any]) -> None:
     if gt_size <= 0 or gt_size % scale:
         raise ConfigError(f"config key 'datasets.train.GT_size' ({gt_size}) must be a positive "
                           f"multiple of scale ({scale})")
+    counts = {'datasets.train.batch_size': data['datasets']['train']['batch_size'],
+              'train.niter': data['train']['niter'], 'train.val_freq': data['train']['val_freq'],
+              'logger.print_freq': data['logger']['print_freq'],
+              'logger.save_checkpoint_freq': data['logger']['save_checkpoint_freq']}
+    for key, value in counts.items():
+        if value < 1:
+            raise ConfigError(f"config key '{key}' must be a positive integer, got {value}")
     steps = data['train']['lr_steps']
     if steps != sorted(steps):
         raise ConfigError(f"config key 'train.lr_steps' must be increasing, got {steps}")

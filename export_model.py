@@ -15,6 +15,7 @@ import os
 import sys
 
 from utils.cli import add_bool_arg, add_model_args
+from utils.cpu_speed import configure_cpu
 
 MAX_DIFF = 1e-4
 CONTRACT_FILE = 'model_contract.json'
@@ -64,8 +65,6 @@ def contract(model, max_diff: float, weights: str, output_names: list) -> dict:
 def main(argv=None) -> dict:
     """Export; returns the max abs difference of each check."""
     args = parse_args(argv)
-    from utils.cpu_speed import configure_cpu
-
     configure_cpu()  # before the first Paddle op
     import numpy as np
     import paddle

@@ -13,6 +13,7 @@ import sys
 from typing import List, Optional
 
 from utils.cli import add_bool_arg, add_model_args, parse_seed
+from utils.cpu_speed import configure_cpu
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -73,8 +74,6 @@ def comparison_path(result_dir: str, name: str) -> str:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    from utils.cpu_speed import configure_cpu
-
     configure_cpu()  # before the first Paddle op
     import numpy as np
 

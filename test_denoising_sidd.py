@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from utils.cli import add_bool_arg, add_model_args, parse_seed
+from utils.cpu_speed import configure_cpu
 
 SUBMIT_KEY = 'BenchmarkNoisyBlocksSrgb'
 
@@ -131,8 +132,6 @@ def denoise_benchmark(model, args) -> None:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    from utils.cpu_speed import configure_cpu
-
     configure_cpu()  # before the first Paddle op
     from utils.checkpoint import WeightsError
     from utils.cli import load_invnet

@@ -8,7 +8,8 @@ import argparse
 import os
 import sys
 
-from config import add_config_args, config_from_args
+from config import ConfigError, add_config_args, config_from_args
+from utils.cpu_speed import configure_cpu
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CONFIG = os.path.join(HERE, 'training_1card.yml')
@@ -27,10 +28,12 @@ def parse_args(default_config: str, description: str) -> argparse.Namespace:
 
 def main(default_config: str = DEFAULT_CONFIG, description: str = __doc__) -> None:
     args = parse_args(default_config, description)
-    from utils.trainer import TrainingError, train  # imports paddle: keep --help fast
+    configure_cpu()  # before Paddle's first GEMM
+    from utils.checkpoint import WeightsError  # imports paddle: keep --help fast
+    from utils.trainer import TrainingError, train
     try:
         train(config_from_args(args), resume=args.resume)
-    except TrainingError as err:
+    except (ConfigError, FileNotFoundError, TrainingError, WeightsError) as err:
         sys.exit(f'error: {err}')
 
 

@@ -93,6 +93,9 @@ def test_wrong_type_names_key_value_and_expectation(override, expected):
     ('datasets.train.GT_size=146', 'multiple of scale'),
     ('train.lr_steps=[2,1]', 'increasing'),
     ('train.niter', 'key.sub=value'),
+    ('train.niter=0', "'train.niter' must be a positive integer"),
+    ('logger.print_freq=-1', "'logger.print_freq' must be a positive integer"),
+    ('datasets.train.batch_size=0', "'datasets.train.batch_size' must be a positive"),
 ])
 def test_inconsistent_settings_are_errors(override, expected):
     with pytest.raises(ConfigError, match=expected):

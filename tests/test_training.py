@@ -13,7 +13,8 @@ import pytest
 from config import load_config
 from networks import build_invnet
 from utils.checkpoint import load_weights
-from utils.trainer import LOSS_TERMS, TrainingError, Trainer, build_grad_clip, build_optimizer, train
+from utils.trainer import (LOSS_TERMS, Trainer, TrainingError, build_grad_clip, build_optimizer,
+                           train)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,8 +32,9 @@ def small_config(data: Path, root: Path, name: str, *overrides: str):
     return load_config(None, small_overrides(data, root, name, *overrides))
 
 
-def losses_of(checkpoint: dict, term: str = 'total'):
-    return [value for _, value in checkpoint['history']['loss'][term]]
+def losses_of(checkpoint: dict) -> list:
+    """The total loss of every iteration (print_freq 1)."""
+    return [value for _, value in checkpoint['history']['loss']['total']]
 
 
 def load_checkpoint(root: Path, name: str, which: str = 'model_latest.pdparams') -> dict:
@@ -168,7 +170,7 @@ def test_optimizer_matches_official_torch_recipe():
     cfg = load_config(None, ['train.lr_G=0.01', 'train.lr_steps=[2]', 'train.weight_decay_G=0.01',
                              'train.gradient_clipping=1.5'])
     rng = np.random.default_rng(0)
-    weights = [rng.standard_normal((4, 3)).astype('float32'), rng.standard_normal(3).astype('float32')]
+    weights = [rng.standard_normal(shape).astype('float32') for shape in ((4, 3), (3,))]
     params = [paddle.create_parameter(w.shape, 'float32',
                                       default_initializer=paddle.nn.initializer.Assign(w))
               for w in weights]
@@ -246,3 +248,14 @@ def test_two_process_cpu_launch(synthetic_sidd, tmp_path):
     for rank in range(2):
         error = paddle.load(str(tmp_path / f'two_nan_rank{rank}.pdparams'))['error']
         assert 'non-finite loss at iteration 2' in error
+
+
+def test_script_trains_and_refuses_to_reuse_the_experiment(synthetic_sidd, tmp_path):
+    command = [sys.executable, str(REPO / 'train_denoising_1card.py'), '-o',
+               *small_overrides(synthetic_sidd, tmp_path, 'cli', 'train.niter=1')]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert load_checkpoint(tmp_path, 'cli')['iter'] == 1
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 1 and 'error: experiment folder' in again.stderr
+    assert '--resume' in again.stderr and 'Traceback' not in again.stderr

@@ -89,6 +89,8 @@ def main(argv: Sequence[str] = None) -> None:
     paddle.set_device('cpu')
     try:
         count = convert_file(args.src, args.dst, args.block_num, args.scale, args.overwrite)
+    except ImportError:
+        sys.exit('error: reading .pth files needs PyTorch: pip install -r requirements-torch.txt')
     except (WeightsError, FileNotFoundError, FileExistsError, ValueError) as error:
         sys.exit(f'error: {error}')
     print(f'wrote {count} tensors to {args.dst}')

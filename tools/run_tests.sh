@@ -6,6 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+if ! python -c 'import pytest' 2>/dev/null; then
+    echo "pytest is not installed: pip install -r requirements-test.txt" >&2
+    exit 1
+fi
 start=${SECONDS}
 status=0
 python -m pytest tests -q "$@" || status=$?

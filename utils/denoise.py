@@ -160,7 +160,8 @@ def _denoise_tiled(passes: InvertiblePasses, noisy: paddle.Tensor, tile: int, ov
                                _blend_weights(left, cols.stop - left, width, overlap))
             output[:, :, rows, cols] += restored * weights
             weight_sum[rows, cols] += weights
-    return paddle.to_tensor(output / weight_sum)
+    output /= weight_sum
+    return paddle.to_tensor(output)
 
 
 @contextlib.contextmanager

@@ -242,7 +242,8 @@ class Trainer:
                          f'run has {self.world_size}: RNG streams restart from the seed')
         changes = config_changes(state.get('config', {}), self.cfg.to_dict())
         if changes:
-            notes.append('WARNING: configuration differs from the checkpoint: ' + '; '.join(changes))
+            notes.append('WARNING: configuration differs from the checkpoint: '
+                         + '; '.join(changes))
         if self.cfg.path.pretrain_model_G:
             notes.append('path.pretrain_model_G is ignored when resuming')
         return notes
@@ -281,13 +282,6 @@ class Trainer:
                 'best_psnr': self.best_psnr, 'rng_states': rng_states,
                 'config': self.cfg.to_dict(), 'history': self.history}
 
-    def _any_rank(self, flag: bool) -> bool:
-        if self.world_size == 1:
-            return flag
-        value = paddle.to_tensor([1.0 if flag else 0.0], dtype='float32')
-        dist.all_reduce(value)
-        return bool(value.item() > 0)
-
     def _gather_rng_states(self) -> List[Dict[str, Any]]:
         if self.world_size == 1:
             return [rng_state()]
@@ -296,15 +290,22 @@ class Trainer:
         return states
 
     def step(self, batch: Dict[str, Any]) -> Dict[str, float]:
-        """One optimisation step; returns the loss terms (stops on NaN/inf on any rank)."""
+        """One optimisation step; returns the loss terms (averaged over the cards).
+
+        A NaN or inf on any card stops every card before the weights change.
+        """
         total, terms = self.loss_fn(self.model, batch['Noisy'], batch['LQ'], batch['GT'])
-        values = dict(zip(LOGGED, paddle.stack([total] + [terms[t] for t in LOSS_TERMS])
-                          .numpy().tolist()))
-        if self._any_rank(not all(math.isfinite(v) for v in values.values())):
+        stacked = paddle.stack([total] + [terms[t] for t in LOSS_TERMS]).detach()
+        if self.world_size > 1:
+            dist.all_reduce(stacked)  # one collective for the log and the NaN check
+            stacked = stacked / self.world_size
+        values = dict(zip(LOGGED, stacked.numpy().tolist()))
+        if not all(math.isfinite(v) for v in values.values()):
             latest = os.path.join(self.models_dir, LATEST)
             raise TrainingError(
-                f'non-finite loss at iteration {self.iteration + 1} (rank {self.rank}: '
+                f'non-finite loss at iteration {self.iteration + 1} ('
                 + ', '.join(f'{k} {v:.4e}' for k, v in values.items())
+                + (f', mean over {self.world_size} cards' if self.world_size > 1 else '')
                 + '); stopped before updating the weights. Last good checkpoint: '
                 + (latest if os.path.isfile(latest) else 'none saved yet')
                 + '. Lower train.lr_G or check the training data')
@@ -336,7 +337,9 @@ class Trainer:
                         bar.set_postfix(loss=f'{np.mean(window["total"]):.4g}', lr=f'{lr:.2e}')
                     window = {key: [] for key in LOGGED}
                     window_start = time.perf_counter()
+                paused = time.perf_counter()
                 self._validate_and_save()
+                window_start += time.perf_counter() - paused  # it/s counts training only
         finally:
             bar.close()
         if self.is_main:

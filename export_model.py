@@ -22,7 +22,8 @@ CONTRACT_FILE = 'model_contract.json'
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_args(parser)
     parser.add_argument('--save-inference-dir', '--save_inference_dir', dest='save_inference_dir',
                         default='inference_model',

@@ -15,16 +15,17 @@ import os
 import sys
 import time
 import warnings
-from typing import Dict, List
+from typing import Dict, Iterator, List
 
-from utils.cli import parse_seed, str2bool
+from utils.cli import image_files, matching_file, parse_seed, str2bool
 
 CONTRACT_FILE = 'model_contract.json'
 PAPER_CONTRACT = {'latent_channels': 48, 'channel_out': 3, 'size_multiple': 4}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--model-dir', '--model_dir', dest='model_dir', default='inference_model',
                         help='folder written by export_model.py (default: inference_model)')
     parser.add_argument('--noisy-dir', '--noisy_dir', dest='noisy_dir', required=True,
@@ -62,19 +63,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def image_files(path: str, what: str) -> List[str]:
-    from utils.image_io import list_images
-
-    if os.path.isdir(path):
-        files = list_images(path)
-        if not files:
-            raise FileNotFoundError(f'no images in {what} folder {path}')
-        return files
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'{what} not found: {path}')
-    return [path]
-
-
 def read_contract(model_dir: str) -> Dict[str, int]:
     """Latent shape of the exported model (model_contract.json; the paper's when absent)."""
     path = os.path.join(model_dir, CONTRACT_FILE)
@@ -84,6 +72,28 @@ def read_contract(model_dir: str) -> Dict[str, int]:
     with open(path) as f:
         content = json.load(f)
     return {key: int(content[key]) for key in PAPER_CONTRACT}
+
+
+def read_batches(files: List[str], batch_size: int, failures: List[str]) -> Iterator[list]:
+    """Lists of (name, image, bit depth): consecutive images of equal size, at most
+    ``batch_size`` at a time. Unreadable files are reported, added to ``failures`` and skipped."""
+    from utils.image_io import ImageReadError, read_image_with_depth
+
+    batch = []
+    for path in files:
+        name = os.path.basename(path)
+        try:
+            image, depth = read_image_with_depth(path)
+        except ImageReadError as err:
+            failures.append(f'{name}: {err}')
+            print(f'FAILED {name}: {err}', file=sys.stderr)
+            continue
+        if batch and (len(batch) == batch_size or image.shape != batch[0][1].shape):
+            yield batch
+            batch = []
+        batch.append((name, image, depth))
+    if batch:
+        yield batch
 
 
 class StageTimer:
@@ -148,7 +158,7 @@ def main(argv=None) -> None:
     import numpy as np
 
     from utils.denoise import pad_to_multiple, sample_latent
-    from utils.image_io import ImageReadError, quantize, read_image, read_image_with_depth, write_image
+    from utils.image_io import ImageReadError, quantize, read_image, write_image
     from utils.metrics import calculate_psnr
     from utils.paddle_inference import InferenceModelError, create_predictor, run_predictor
 
@@ -174,30 +184,11 @@ def main(argv=None) -> None:
     psnrs: Dict[str, float] = {}
     written = 0
 
-    # Consecutive images of equal size form a batch.
-    pending = list(zip(files, names))
     warmed_up = not args.benchmark
-    while pending:
-        timer.start()
-        batch, images = [], []
-        while pending and len(batch) < args.batch_size:
-            path, name = pending[0]
-            try:
-                image, depth = read_image_with_depth(path)
-            except ImageReadError as err:
-                pending.pop(0)
-                failures.append(f'{name}: {err}')
-                print(f'FAILED {name}: {err}', file=sys.stderr)
-                continue
-            if images and image.shape != images[0][0].shape:
-                break
-            pending.pop(0)
-            batch.append(name)
-            images.append((image, depth))
-        if not batch:
-            continue
-        height, width = images[0][0].shape[:2]
-        noisy = pad_to_multiple(np.stack([img.transpose(2, 0, 1) for img, _ in images]), multiple)
+    timer.start()
+    for batch in read_batches(files, args.batch_size, failures):
+        height, width = batch[0][1].shape[:2]
+        noisy = pad_to_multiple(np.stack([image.transpose(2, 0, 1) for _, image, _ in batch]), multiple)
         z_shape = (1, z_channels, noisy.shape[2] // multiple, noisy.shape[3] // multiple)
         z = np.concatenate([sample_latent(z_shape, np.random.default_rng(args.seed), args.gaussian_scale)
                             for _ in batch])
@@ -207,11 +198,11 @@ def main(argv=None) -> None:
             warmed_up = True
         denoised = run_predictor(predictor, noisy, z)[:, :, :height, :width].transpose(0, 2, 3, 1)
         timer.stamp()
-        for name, (_, depth), out in zip(batch, images, denoised):
+        for (name, _, depth), out in zip(batch, denoised):
             write_image(os.path.join(args.result_dir, name), out, depth)
             written += 1
             if args.clean_dir:
-                clean_path = args.clean_dir if os.path.isfile(args.clean_dir) else os.path.join(args.clean_dir, name)
+                clean_path = matching_file(args.clean_dir, name)
                 try:
                     clean = read_image(clean_path)
                     if clean.shape != out.shape:
@@ -223,6 +214,7 @@ def main(argv=None) -> None:
                 psnrs[name] = calculate_psnr(quantize(out, 8), quantize(clean, 8))
                 print(f'image_name: {name}, psnr: {psnrs[name]:.4f}')
         timer.stamp()
+        timer.start()
 
     print(f'wrote {written} of {len(files)} denoised image(s) to {args.result_dir}')
     if psnrs:

@@ -10,17 +10,18 @@ reported by name and the others are still processed; the exit status is then 1.
 import argparse
 import os
 import sys
-from typing import List, Optional
 
-from utils.cli import add_bool_arg, add_model_args, parse_seed
+from utils.cli import add_bool_arg, add_model_args, image_files, matching_file, parse_seed
 from utils.cpu_speed import configure_cpu
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--input', required=True, help='a noisy image, or a folder of them')
     parser.add_argument('--result_dir', default='results/predict',
-                        help='output folder: denoised images under the input names (default: results/predict)')
+                        help='output folder: denoised images under the input names '
+                             '(default: results/predict)')
     parser.add_argument('--gt_dir', help='clean images of the same names (a file when --input is a file): '
                                          'print PSNR/SSIM')
     add_model_args(parser)
@@ -47,27 +48,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def input_files(path: str) -> List[str]:
-    from utils.image_io import is_image_file, list_images
-
-    if os.path.isdir(path):
-        files = list_images(path)
-        if not files:
-            raise FileNotFoundError(f'no PNG/JPEG/TIFF/BMP images in {path}')
-        return files
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'input not found: {path}')
-    if not is_image_file(path):
-        raise ValueError(f'{path} is not an image file (expected .png, .jpg, .jpeg, .tif, .tiff or .bmp)')
-    return [path]
-
-
-def gt_file(gt_dir: Optional[str], name: str) -> Optional[str]:
-    if gt_dir is None:
-        return None
-    return gt_dir if os.path.isfile(gt_dir) else os.path.join(gt_dir, name)
-
-
 def comparison_path(result_dir: str, name: str) -> str:
     return os.path.join(result_dir, 'comparison', os.path.splitext(name)[0] + '.png')
 
@@ -85,7 +65,7 @@ def main(argv=None) -> None:
     from utils.image_io import ImageReadError, quantize, read_image, read_image_with_depth, write_image
 
     try:
-        files = input_files(args.input)
+        files = image_files(args.input, '--input')
         if args.gt_dir and not os.path.exists(args.gt_dir):
             raise FileNotFoundError(f'--gt_dir not found: {args.gt_dir}')
         select_device(args.device)
@@ -112,7 +92,7 @@ def main(argv=None) -> None:
                                      self_ensemble=args.self_ensemble, gaussian_scale=args.gaussian_scale,
                                      seed=args.seed, tile=args.tile, tile_overlap=args.tile_overlap)
             write_image(os.path.join(args.result_dir, name), denoised, bit_depth)
-            gt_path = gt_file(args.gt_dir, name)
+            gt_path = matching_file(args.gt_dir, name)
             gt = read_image(gt_path) if gt_path else None
             if gt is not None:
                 if gt.shape != noisy.shape:

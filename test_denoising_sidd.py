@@ -23,7 +23,8 @@ SUBMIT_KEY = 'BenchmarkNoisyBlocksSrgb'
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     data = parser.add_argument_group('data (at least one of --val_dir, --mat_dir, --benchmark_mat)')
     data.add_argument('--val_dir', help='folder with GT/ and Noisy/ blocks of the same file names '
                                         '(as written by extract_valid_patches_sidd.py)')

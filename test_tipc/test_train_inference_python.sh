@@ -97,7 +97,7 @@ rm -rf "${LOG_PATH}"
 mkdir -p "${LOG_PATH}"
 echo "==== ${model_name} ${MODE} $(date '+%Y-%m-%d %H:%M:%S') config ${CONFIG}" >> "${status_log}"
 if [[ -n ${train_overrides} && ${train_overrides} != null ]]; then
-    # lite mode trains a smaller network (network_G.block_num) so the chain takes minutes on a CPU.
+    # Shown in the log: lite mode shortens training, and may shrink the network.
     echo "==== ${MODE} training overrides: ${train_overrides}" | tee -a "${status_log}"
 fi
 

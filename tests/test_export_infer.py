@@ -53,7 +53,8 @@ def test_export_writes_program_and_contract(exported):
 def test_export_refuses_to_overwrite(exported):
     weights, folder, _ = exported
     with pytest.raises(SystemExit, match='--overwrite'):
-        export_model.main(['--weights', weights, '--block_num', '1', '1', '--save-inference-dir', str(folder)])
+        export_model.main(['--weights', weights, '--block_num', '1', '1',
+                           '--save-inference-dir', str(folder)])
 
 
 def test_infer_matches_predict_with_same_seed(exported, image_folders, tmp_path, capsys):

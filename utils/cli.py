@@ -4,7 +4,7 @@ Paddle is imported only when a model is loaded, so that ``--help`` answers at on
 """
 import argparse
 import os
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 DEFAULT_WEIGHTS = 'pretrained/InvDN_ResUnit_x4.pdparams'
 PAPER_NETWORK = {'in_nc': 3, 'out_nc': 3, 'block_num': [8, 8], 'scale': 4}
@@ -48,6 +48,31 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
                         help='total downsampling factor, a power of 2 (default: checkpoint config, else 4)')
     parser.add_argument('--device', default='auto', metavar='auto|gpu|cpu',
                         help='auto: the GPU when Paddle has one, else the CPU (default: auto)')
+
+
+def image_files(path: str, flag: str) -> List[str]:
+    """The images named by a command-line path: one image file, or those in a folder."""
+    from utils.image_io import is_image_file, list_images
+
+    if os.path.isdir(path):
+        files = list_images(path)
+        if not files:
+            raise FileNotFoundError(f'{flag}: no PNG/JPEG/TIFF/BMP images in {path}')
+        return files
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{flag}: {path} not found')
+    if not is_image_file(path):
+        raise ValueError(f'{flag}: {path} is not an image file '
+                         '(expected .png, .jpg, .jpeg, .tif, .tiff or .bmp)')
+    return [path]
+
+
+def matching_file(folder_or_file: Optional[str], name: str) -> Optional[str]:
+    """The file called ``name`` in a folder (e.g. the clean image of a noisy one); a single
+    file stands for itself."""
+    if folder_or_file is None:
+        return None
+    return folder_or_file if os.path.isfile(folder_or_file) else os.path.join(folder_or_file, name)
 
 
 def saved_network_options(weights: str) -> Dict[str, Any]:

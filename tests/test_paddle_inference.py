@@ -1,0 +1,102 @@
+"""Paddle Inference predictor (utils.paddle_inference) against the dygraph model, on CPU."""
+import numpy as np
+import paddle
+import pytest
+from paddle.static import InputSpec
+
+from networks.InvDN_model import InvNet
+from networks.InvDN_model_oneForward import InvNetOneForward
+from utils.denoise import denoise
+from utils.paddle_inference import (InferenceModelError, bf16_supported, create_predictor,
+                                    find_model_files, predictor_passes, run_predictor)
+
+BLOCK_NUM = [1, 1]
+Z_CHANNELS = 45
+
+
+@pytest.fixture(scope='module')
+def model() -> InvNetOneForward:
+    paddle.seed(3)
+    net = InvNetOneForward(block_num=BLOCK_NUM)
+    net.eval()
+    return net
+
+
+@pytest.fixture(scope='module')
+def model_dir(model, tmp_path_factory) -> str:
+    """The model exported as export_model.py does (dynamic N, H, W), traced at 32x32."""
+    root = tmp_path_factory.mktemp('inference')
+    spec = [InputSpec([None, 3, None, None], 'float32', 'noisy'),
+            InputSpec([None, Z_CHANNELS, None, None], 'float32', 'z')]
+    paddle.jit.save(paddle.jit.to_static(model, input_spec=spec, full_graph=True), str(root / 'model'))
+    return str(root)
+
+
+def inputs(batch: int, height: int, width: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    noisy = rng.random((batch, 3, height, width), dtype=np.float32)
+    z = rng.standard_normal((batch, Z_CHANNELS, height // 4, width // 4), dtype=np.float32)
+    return noisy, z
+
+
+def test_predictor_matches_dygraph_on_new_shapes(model, model_dir):
+    predictor = create_predictor(model_dir)
+    for batch, height, width in ((2, 40, 56), (1, 64, 32)):
+        noisy, z = inputs(batch, height, width)
+        with paddle.no_grad():
+            expected = model(paddle.to_tensor(noisy), paddle.to_tensor(z)).numpy()
+        output = run_predictor(predictor, noisy, z)
+        assert output.shape == (batch, 3, height, width)
+        np.testing.assert_allclose(output, expected, rtol=0, atol=1e-4)
+
+
+def test_single_thread_predictor_gives_the_same_result(model_dir):
+    noisy, z = inputs(1, 32, 48, seed=1)
+    default = run_predictor(create_predictor(model_dir), noisy, z)
+    single = run_predictor(create_predictor(model_dir, cpu_threads=1), noisy, z)
+    np.testing.assert_allclose(single, default, rtol=0, atol=1e-5)
+
+
+def test_predictor_passes_match_dygraph_and_denoise(model):
+    passes = predictor_passes(model)
+    noisy, z = inputs(2, 36, 44, seed=2)
+    x = paddle.to_tensor(noisy)
+    with paddle.no_grad():
+        latent = InvNet.forward(model, x)
+        restored = InvNet.forward(model, latent, rev=True)
+    np.testing.assert_allclose(passes.forward(x).numpy(), latent.numpy(), rtol=0, atol=1e-4)
+    np.testing.assert_allclose(passes.reverse(latent).numpy(), restored.numpy(), rtol=0, atol=1e-4)
+    # The same routine with the same seed through both implementations (odd size: padded).
+    odd = paddle.to_tensor(noisy[:, :, :35, :43])
+    fast = denoise(passes, odd, mc_samples=2, seed=5).numpy()
+    slow = denoise(model, odd, mc_samples=2, seed=5).numpy()
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-4)
+
+
+def test_missing_or_incomplete_model_dir_is_named(tmp_path):
+    with pytest.raises(InferenceModelError, match='does not exist'):
+        find_model_files(str(tmp_path / 'absent'))
+    (tmp_path / 'model.json').write_text('{}')
+    with pytest.raises(InferenceModelError, match='model.pdiparams'):
+        find_model_files(str(tmp_path))
+
+
+def test_bad_arguments_are_rejected(model_dir):
+    with pytest.raises(ValueError, match='precision'):
+        create_predictor(model_dir, precision='int8')
+    with pytest.raises(ValueError, match='cpu_threads'):
+        create_predictor(model_dir, cpu_threads=0)
+    predictor = create_predictor(model_dir)
+    noisy, z = inputs(2, 32, 32)
+    with pytest.raises(ValueError, match='batch size'):
+        run_predictor(predictor, noisy, z[:1])
+    with pytest.raises(ValueError, match='latent resolution'):
+        run_predictor(predictor, noisy, z[:, :, :4])
+    with pytest.raises(ValueError, match='4-D'):
+        run_predictor(predictor, noisy[0], z)
+
+
+@pytest.mark.skipif(bf16_supported(), reason='this CPU runs bf16; the refusal is for CPUs without it')
+def test_bf16_is_refused_without_cpu_support(model_dir):
+    with pytest.raises(RuntimeError, match='bf16'):
+        create_predictor(model_dir, precision='bf16')

@@ -7,13 +7,12 @@ Reads ValidationGtBlocksSrgb.mat and ValidationNoisyBlocksSrgb.mat (uint8 RGB ar
 import argparse
 import os
 import sys
-from multiprocessing import Pool
 from typing import Tuple
 
 import numpy as np
-from tqdm import tqdm
 
 from utils.image_io import write_image
+from utils.parallel import map_with_progress
 
 MAT_KEYS = {'GT': 'ValidationGtBlocksSrgb', 'Noisy': 'ValidationNoisyBlocksSrgb'}
 
@@ -77,17 +76,7 @@ def main(argv=None) -> None:
     for sub in ('GT', 'Noisy'):
         os.makedirs(os.path.join(args.tar_dir, sub), exist_ok=True)
     tasks = [(i, gt[i], noisy[i], args.tar_dir) for i in range(gt.shape[0])]
-    total = 0
-    with tqdm(total=len(tasks), desc='images', unit='img') as progress:
-        if args.num_workers <= 1:
-            for task in tasks:
-                total += write_image_blocks(task)
-                progress.update()
-        else:
-            with Pool(args.num_workers) as pool:
-                for count in pool.imap_unordered(write_image_blocks, tasks):
-                    total += count
-                    progress.update()
+    total = sum(map_with_progress(write_image_blocks, tasks, args.num_workers, 'images'))
     print(f'wrote {total} GT/Noisy block pairs ({gt.shape[0]} images x {gt.shape[1]} blocks) to {args.tar_dir}')
 
 

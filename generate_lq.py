@@ -6,13 +6,11 @@ work in every epoch. The bit depth of each GT file is kept.
 import argparse
 import os
 import sys
-from multiprocessing import Pool
 from typing import Tuple
-
-from tqdm import tqdm
 
 from utils.image_io import list_images, read_image_with_depth, write_image
 from utils.matlab_imresize import imresize
+from utils.parallel import map_with_progress
 
 
 def make_lq(gt_path: str, lq_path: str, scale: int) -> None:
@@ -53,19 +51,11 @@ def main(argv=None) -> None:
     todo = [t for t in tasks if args.overwrite or not os.path.exists(t[1])]
     kept = len(tasks) - len(todo)
 
-    with tqdm(total=len(todo), desc='LQ', unit='img') as progress:
-        try:
-            if args.num_workers <= 1:
-                for task in todo:
-                    _job(task)
-                    progress.update()
-            else:
-                with Pool(args.num_workers) as pool:
-                    for _ in pool.imap_unordered(_job, todo, chunksize=4):
-                        progress.update()
-        except OSError as err:
-            progress.close()
-            sys.exit(f'error: {err}')
+    try:
+        for _ in map_with_progress(_job, todo, args.num_workers, 'LQ'):
+            pass
+    except OSError as err:
+        sys.exit(f'error: {err}')
     print(f'wrote {len(todo)} LQ images to {lq_dir}'
           + (f'; kept {kept} existing ones (--overwrite recomputes them)' if kept else ''))
 

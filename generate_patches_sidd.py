@@ -7,13 +7,12 @@ The defaults (100 patches of 512x512 per pair) give the usual 32,000 training pa
 import argparse
 import os
 import sys
-from multiprocessing import Pool
 from typing import List, Tuple
 
 import numpy as np
-from tqdm import tqdm
 
 from utils.image_io import read_image_raw, write_image
+from utils.parallel import map_with_progress
 
 GT_TAG, NOISY_TAG = '_GT_SRGB_', '_NOISY_SRGB_'
 
@@ -97,22 +96,11 @@ def main(argv=None) -> None:
         os.makedirs(os.path.join(args.tar_dir, sub), exist_ok=True)
     tasks = [(i, gt, noisy, args.tar_dir, args.ps, args.num_patches, args.seed)
              for i, (gt, noisy) in enumerate(pairs)]
-    total = 0
-    with tqdm(total=len(tasks), desc='pairs', unit='pair') as progress:
-        try:
-            if args.num_workers <= 1:
-                for task in tasks:
-                    total += cut_pair(task)
-                    progress.update()
-            else:
-                with Pool(args.num_workers) as pool:
-                    for count in pool.imap_unordered(cut_pair, tasks):
-                        total += count
-                        progress.update()
-        except (ValueError, OSError) as err:
-            progress.close()
-            sys.exit(f'error: {err}\n(patches written so far are in {args.tar_dir}; '
-                     'rerun with --overwrite after fixing the source)')
+    try:
+        total = sum(map_with_progress(cut_pair, tasks, args.num_workers, 'pairs', unit='pair'))
+    except (ValueError, OSError) as err:
+        sys.exit(f'error: {err}\n(patches written so far are in {args.tar_dir}; '
+                 'rerun with --overwrite after fixing the source)')
     print(f'wrote {total} patch pairs from {len(pairs)} image pairs to {args.tar_dir}')
     written = {f'{i}_{j}.PNG' for i in range(len(pairs)) for j in range(args.num_patches)}
     others = sorted(set(os.listdir(os.path.join(args.tar_dir, 'GT'))) - written)

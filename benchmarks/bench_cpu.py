@@ -441,8 +441,9 @@ def main(argv: Optional[List[str]] = None) -> None:
           f'= {denoise_flops * args.batch_size / 1e9:.1f} GFLOP (forward + reverse); training step '
           f'batch {args.train_batch} x {args.gt_size}^2 ~ {row_flops(args, "train_step", 0) / 1e9:.0f} GFLOP')
     print_table(results, peak)
-    for line in targets(summary := {key: results.get(row, {}).get('median_s')
-                                    for key, row in SUMMARY_KEYS.items()}, peak, results):
+    summary = {key: results.get(row, {}).get('median_s') for key, row in SUMMARY_KEYS.items()
+               if args.torch_repo or row not in TORCH_ROWS}
+    for line in targets(summary, peak, results):
         print(line)
     if args.json:
         figures = {**summary, 'matmul_peak_gflops': peak, 'machine': info,

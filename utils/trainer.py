@@ -343,8 +343,9 @@ class Trainer:
         finally:
             bar.close()
         if self.is_main:
-            self.logger.info(f'Training finished at iteration {self.iteration}; best validation '
-                             f'PSNR {self.best_psnr:.4f} dB')
+            best = (f'best validation PSNR {self.best_psnr:.4f} dB' if math.isfinite(self.best_psnr)
+                    else 'no validation ran (train.val_freq > train.niter)')
+            self.logger.info(f'Training finished at iteration {self.iteration}; {best}')
 
     def _log_train(self, lr: float, window: Dict[str, List[float]], speed: float) -> None:
         """One line per print_freq iterations: loss terms averaged over those iterations."""

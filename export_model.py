@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-from utils.cli import add_bool_arg, add_model_args
+from utils.cli import add_bool_arg, add_model_args, model_from_args
 from utils.cpu_speed import configure_cpu
 
 MAX_DIFF = 1e-4
@@ -72,23 +72,14 @@ def main(argv=None) -> dict:
     from paddle.static import InputSpec
 
     from networks.InvDN_model_oneForward import InvNetOneForward
-    from utils.checkpoint import WeightsError
-    from utils.cli import load_invnet
     from utils.denoise import sample_latent
-    from utils.device import select_device
     from utils.paddle_inference import create_predictor, run_predictor
 
     prefix = os.path.join(args.save_inference_dir, 'model')
     existing = [prefix + ext for ext in ('.json', '.pdmodel', '.pdiparams') if os.path.exists(prefix + ext)]
     if existing and not args.overwrite:
         sys.exit(f'error: {", ".join(existing)} already exist(s); pass --overwrite to replace')
-    try:
-        select_device(args.device)
-        model = load_invnet(args.weights, args.block_num, args.scale, network_class=InvNetOneForward)
-    except WeightsError as err:
-        sys.exit(f'error: {err}\n(weights of another architecture: pass --block_num/--scale)')
-    except (FileNotFoundError, ValueError, RuntimeError) as err:
-        sys.exit(f'error: {err}')
+    model = model_from_args(args, network_class=InvNetOneForward)
     height, width = args.check_size
     if height % model.size_multiple or width % model.size_multiple:
         sys.exit(f'error: --check-size must be multiples of {model.size_multiple}, got {height} {width}')

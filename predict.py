@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from utils.cli import add_bool_arg, add_model_args, image_files, matching_file, parse_seed
+from utils.cli import add_bool_arg, add_model_args, image_files, matching_file, model_from_args, parse_seed
 from utils.cpu_speed import configure_cpu
 
 
@@ -57,10 +57,7 @@ def main(argv=None) -> None:
     configure_cpu()  # before the first Paddle op
     import numpy as np
 
-    from utils.checkpoint import WeightsError
-    from utils.cli import load_invnet
     from utils.denoise import denoise_array
-    from utils.device import select_device
     from utils.evaluate import score
     from utils.image_io import ImageReadError, quantize, read_image, read_image_with_depth, write_image
 
@@ -68,12 +65,9 @@ def main(argv=None) -> None:
         files = image_files(args.input, '--input')
         if args.gt_dir and not os.path.exists(args.gt_dir):
             raise FileNotFoundError(f'--gt_dir not found: {args.gt_dir}')
-        select_device(args.device)
-        model = load_invnet(args.weights, args.block_num, args.scale)
-    except WeightsError as err:
-        sys.exit(f'error: {err}\n(weights of another architecture: pass --block_num/--scale)')
-    except (FileNotFoundError, ValueError, RuntimeError) as err:
+    except (FileNotFoundError, ValueError) as err:
         sys.exit(f'error: {err}')
+    model = model_from_args(args)
 
     names = [os.path.basename(f) for f in files]
     targets = [os.path.join(args.result_dir, n) for n in names]

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from utils.cli import add_bool_arg, add_model_args, parse_seed
+from utils.cli import add_bool_arg, add_model_args, model_from_args, parse_seed
 from utils.cpu_speed import configure_cpu
 
 SUBMIT_KEY = 'BenchmarkNoisyBlocksSrgb'
@@ -138,17 +138,7 @@ def denoise_benchmark(model, args) -> None:
 def main(argv=None) -> None:
     args = parse_args(argv)
     configure_cpu()  # before the first Paddle op
-    from utils.checkpoint import WeightsError
-    from utils.cli import load_invnet
-    from utils.device import select_device
-
-    try:
-        select_device(args.device)
-        model = load_invnet(args.weights, args.block_num, args.scale)
-    except WeightsError as err:
-        sys.exit(f'error: {err}\n(weights of another architecture: pass --block_num/--scale)')
-    except (FileNotFoundError, ValueError, RuntimeError) as err:
-        sys.exit(f'error: {err}')
+    model = model_from_args(args)
     try:
         if args.val_dir or args.mat_dir:
             evaluate_validation(model, args)

@@ -4,6 +4,7 @@ Paddle is imported only when a model is loaded, so that ``--help`` answers at on
 """
 import argparse
 import os
+import sys
 from typing import Any, Dict, List, Optional, Sequence
 
 DEFAULT_WEIGHTS = 'pretrained/InvDN_ResUnit_x4.pdparams'
@@ -110,3 +111,18 @@ def load_invnet(weights: str, block_num: Optional[Sequence[int]] = None, scale: 
     load_weights(model, weights)
     model.eval()
     return model
+
+
+def model_from_args(args: argparse.Namespace, network_class: Optional[type] = None) -> 'InvNet':
+    """Select ``--device`` and load ``--weights`` (see ``load_invnet``); exit with a clear
+    message when the device or the weights are unusable."""
+    from utils.checkpoint import WeightsError
+    from utils.device import select_device
+
+    try:
+        select_device(args.device)
+        return load_invnet(args.weights, args.block_num, args.scale, network_class)
+    except WeightsError as err:
+        sys.exit(f'error: {err}\n(weights of another architecture: pass --block_num/--scale)')
+    except (FileNotFoundError, ValueError, RuntimeError) as err:
+        sys.exit(f'error: {err}')

@@ -53,8 +53,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--warmup', type=int, default=1, help='untimed runs before timing')
     parser.add_argument('--matmul-size', type=int, default=4096, help='n of the n^3 fp32 matmul peak')
     parser.add_argument('--threads', type=int, default=None,
-                        help='math threads for every row (default: each library\'s own default; '
-                             'Paddle Inference uses all available cores)')
+                        help='math threads for every row (default: all available cores, as '
+                             'utils.cpu_speed, Paddle Inference and PyTorch choose)')
     parser.add_argument('--rows', nargs='+', choices=ROWS, default=None,
                         help='rows to run (default: all; torch rows only with --torch-repo)')
     parser.add_argument('--weights', default=None,
@@ -222,14 +222,16 @@ def row_torch_eager(args):
 def row_torch_train_step(args):
     import torch
 
-    from tools.align_with_torch import OPTIMIZER, OfficialObjective
+    from config import load_config
+    from tools.align_with_torch import OfficialObjective
 
+    train_cfg = load_config(None).train
     official, net = _official(args)
     net.train()
     objective = OfficialObjective(official, torch.float32)
-    optimizer = torch.optim.Adam(net.parameters(), lr=OPTIMIZER['lr'],
-                                 betas=(OPTIMIZER['beta1'], OPTIMIZER['beta2']),
-                                 eps=OPTIMIZER['eps'], weight_decay=OPTIMIZER['weight_decay'])
+    optimizer = torch.optim.Adam(net.parameters(), lr=train_cfg.lr_G,
+                                 betas=(train_cfg.beta1, train_cfg.beta2),
+                                 weight_decay=train_cfg.weight_decay_G)
     data = {k: torch.from_numpy(v) for k, v in _training_data(args).items()}
     z_shape = (args.train_batch, 45, args.gt_size // 4, args.gt_size // 4)
 
@@ -238,7 +240,7 @@ def row_torch_train_step(args):
         optimizer.zero_grad()
         total, _ = objective(net, data['noisy'], data['lq'], data['gt'], torch.randn(z_shape))
         total.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), OPTIMIZER['clip_norm'])
+        torch.nn.utils.clip_grad_norm_(net.parameters(), train_cfg.gradient_clipping)
         optimizer.step()
         return float(total)
     return step
@@ -297,7 +299,7 @@ def machine_info() -> Dict[str, object]:
                   if line.startswith('model name')), platform.processor()) \
         if os.path.exists('/proc/cpuinfo') else platform.processor()
     info = {'date': datetime.datetime.now().isoformat(timespec='seconds'), 'cpu': model,
-            'cores': len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count(),
+            'cores': available_cores(),
             'python': platform.python_version(), 'paddle': paddle.__version__,
             'bf16_cpu': bool(paddle.base.core.supports_bfloat16())}
     try:
@@ -342,12 +344,18 @@ def child_command(args: argparse.Namespace, row: str, model_dir: Optional[str]) 
     return command
 
 
-def child_env(args: argparse.Namespace) -> Dict[str, str]:
+def child_env(args: argparse.Namespace, row: str) -> Dict[str, str]:
     env = dict(os.environ)
-    if args.threads:
-        # Paddle's dygraph GEMMs run on MKL/OpenMP threads, fixed when they start.
-        env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = str(args.threads)
+    # Paddle's dygraph GEMMs run on MKL threads (utils.cpu_speed), fixed at the first
+    # GEMM; the machine's matmul peak uses every core.
+    threads = args.threads or (available_cores() if row == 'matmul_paddle' else None)
+    if threads:
+        env['MKL_NUM_THREADS'] = str(threads)
     return env
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
 
 
 def row_flops(args: argparse.Namespace, row: str, denoise_flops: float) -> float:
@@ -411,7 +419,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     with tempfile.TemporaryDirectory(prefix='invdn_bench_') as workdir:
         model_dir = export_model(args, workdir) if any(r in EXPORT_ROWS for r in rows) else None
         for row in rows:
-            done = subprocess.run(child_command(args, row, model_dir), env=child_env(args),
+            done = subprocess.run(child_command(args, row, model_dir), env=child_env(args, row),
                                   capture_output=True, text=True, cwd=ROOT)
             if done.returncode:
                 results[row] = {'skipped': f'exit status {done.returncode}: '
@@ -426,7 +434,9 @@ def main(argv: Optional[List[str]] = None) -> None:
             result['median_cpu_s'] = float(np.median(result['cpu_seconds']))
             result['flops'] = row_flops(args, row, denoise_flops)
             result['gflops'] = result['flops'] / result['median_s'] / 1e9
-    peaks = [results[r]['gflops'] for r in ('matmul_paddle', 'matmul_torch') if 'gflops' in results.get(r, {})]
+    # The peak is the best run of the faster library (medians suffer more from other load).
+    peaks = [results[r]['flops'] / min(results[r]['seconds']) / 1e9
+             for r in ('matmul_paddle', 'matmul_torch') if 'seconds' in results.get(r, {})]
     peak = max(peaks) if peaks else None
     for result in results.values():
         if 'gflops' in result and peak:

@@ -1,4 +1,7 @@
-"""Paddle Inference predictor (utils.paddle_inference) against the dygraph model, on CPU."""
+"""Paddle Inference predictor (utils.paddle_inference) against the dygraph model, on CPU,
+and the CPU settings of utils.cpu_speed."""
+import os
+
 import numpy as np
 import paddle
 import pytest
@@ -100,3 +103,21 @@ def test_bad_arguments_are_rejected(model_dir):
 def test_bf16_is_refused_without_cpu_support(model_dir):
     with pytest.raises(RuntimeError, match='bf16'):
         create_predictor(model_dir, precision='bf16')
+
+
+def test_configure_cpu_sets_threads_and_keeps_user_settings(monkeypatch):
+    from utils import cpu_speed
+
+    for name in ('MKL_NUM_THREADS', 'MKL_DEBUG_CPU_TYPE', 'PADDLE_LOCAL_SIZE'):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv('MKL_NUM_THREADS', '7')
+    monkeypatch.setattr(cpu_speed, 'cpu_info', lambda: {'vendor_id': 'AuthenticAMD', 'flags': 'fma avx2'})
+    assert cpu_speed.configure_cpu(threads=3) == {'MKL_DEBUG_CPU_TYPE': '5'}
+    assert os.environ['MKL_NUM_THREADS'] == '7'
+
+    monkeypatch.delenv('MKL_NUM_THREADS')
+    monkeypatch.delenv('MKL_DEBUG_CPU_TYPE')
+    monkeypatch.setattr(cpu_speed, 'cpu_info', lambda: {'vendor_id': 'GenuineIntel', 'flags': 'avx2 avx512f'})
+    monkeypatch.setenv('PADDLE_LOCAL_SIZE', str(10 ** 6))  # more launched processes than cores
+    assert cpu_speed.configure_cpu() == {'MKL_NUM_THREADS': '1'}
+    assert 'MKL_DEBUG_CPU_TYPE' not in os.environ

@@ -25,18 +25,27 @@ SubnetConstructor = Callable[[int, int], nn.Layer]
 Output = Union[paddle.Tensor, Tuple[paddle.Tensor, paddle.Tensor]]
 
 
-def _torch_default_conv(channel_in: int, channel_out: int) -> nn.Conv2D:
-    """3x3 convolution initialised like PyTorch's ``nn.Conv2d`` default.
+class Conv3x3(nn.Conv2D):
+    """3x3 convolution (padding 1) initialised like PyTorch's ``nn.Conv2d`` default.
 
     PyTorch draws weights from kaiming_uniform(a=sqrt(5)), i.e. U(-1/sqrt(fan_in),
     1/sqrt(fan_in)), and biases from the same interval. InvDN is sensitive to this
     initialisation (the official code relies on the default), so we reproduce it.
     """
-    bound = 1.0 / math.sqrt(channel_in * 3 * 3)
-    init = nn.initializer.Uniform(-bound, bound)
-    return nn.Conv2D(channel_in, channel_out, kernel_size=3, padding=1,
-                     weight_attr=paddle.ParamAttr(initializer=init),
-                     bias_attr=paddle.ParamAttr(initializer=init))
+
+    def __init__(self, channel_in: int, channel_out: int):
+        bound = 1.0 / math.sqrt(channel_in * 3 * 3)
+        init = nn.initializer.Uniform(-bound, bound)
+        super().__init__(channel_in, channel_out, kernel_size=3, padding=1,
+                         weight_attr=paddle.ParamAttr(initializer=init),
+                         bias_attr=paddle.ParamAttr(initializer=init))
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        if not paddle.in_dynamic_mode():
+            return super().forward(x)  # the stock form, which Paddle Inference fuses
+        # Dygraph adds Conv2D's bias as [1, C, 1, 1] through a slow broadcast on CPU; a
+        # [C, 1, 1] bias gives the same values ~3x faster (benchmarks/README.md).
+        return F.conv2d(x, self.weight, padding=1) + self.bias.reshape([-1, 1, 1])
 
 
 class ResBlock(nn.Layer):
@@ -44,9 +53,9 @@ class ResBlock(nn.Layer):
 
     def __init__(self, channel_in: int, channel_out: int, feature: int = 64):
         super().__init__()
-        self.conv1 = _torch_default_conv(channel_in, feature)
-        self.conv2 = _torch_default_conv(feature, feature)
-        self.conv3 = _torch_default_conv(feature + channel_in, channel_out)
+        self.conv1 = Conv3x3(channel_in, feature)
+        self.conv2 = Conv3x3(feature, feature)
+        self.conv3 = Conv3x3(feature + channel_in, channel_out)
         self.relu = nn.LeakyReLU(negative_slope=0.2)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:

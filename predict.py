@@ -11,7 +11,8 @@ import argparse
 import os
 import sys
 
-from utils.cli import add_bool_arg, add_model_args, image_files, matching_file, model_from_args, parse_seed
+from utils.cli import (add_backend_arg, add_bool_arg, add_model_args, denoiser_from_args, image_files,
+                       matching_file, model_from_args, parse_seed)
 from utils.cpu_speed import configure_cpu
 
 
@@ -25,6 +26,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--gt_dir', help='clean images of the same names (a file when --input is a file): '
                                          'print PSNR/SSIM')
     add_model_args(parser)
+    add_backend_arg(parser)
     parser.add_argument('--mc_samples', type=int, default=1,
                         help='latent draws averaged per image (the paper evaluates with 16) (default: 1)')
     add_bool_arg(parser, '--self_ensemble', default=False,
@@ -67,7 +69,7 @@ def main(argv=None) -> None:
             raise FileNotFoundError(f'--gt_dir not found: {args.gt_dir}')
     except (FileNotFoundError, ValueError) as err:
         sys.exit(f'error: {err}')
-    model = model_from_args(args)
+    model = denoiser_from_args(model_from_args(args), args)
 
     names = [os.path.basename(f) for f in files]
     targets = [os.path.join(args.result_dir, n) for n in names]

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from utils.cli import add_bool_arg, add_model_args, model_from_args, parse_seed
+from utils.cli import add_backend_arg, add_bool_arg, add_model_args, denoiser_from_args, model_from_args, parse_seed
 from utils.cpu_speed import configure_cpu
 
 SUBMIT_KEY = 'BenchmarkNoisyBlocksSrgb'
@@ -35,6 +35,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     data.add_argument('--submit_dir', help='where SubmitSrgb.mat (DenoisedBlocksSrgb, TimeMPSrgb) '
                                            'is written')
     add_model_args(parser)
+    add_backend_arg(parser)
     parser.add_argument('--mc_samples', type=int, default=1,
                         help='latent draws averaged per input and ensemble variant (official '
                              'MC_test uses 16; 16 with --self_ensemble is official '
@@ -138,7 +139,7 @@ def denoise_benchmark(model, args) -> None:
 def main(argv=None) -> None:
     args = parse_args(argv)
     configure_cpu()  # before the first Paddle op
-    model = model_from_args(args)
+    model = denoiser_from_args(model_from_args(args), args)
     try:
         if args.val_dir or args.mat_dir:
             evaluate_validation(model, args)

@@ -13,7 +13,7 @@ from networks import build_invnet
 from tools.make_synthetic_sidd import make_validation_mat, write_mat
 from utils.denoise import denoise_array
 from utils.evaluate import evaluate_pairs, folder_pairs, score, sidd_mat_pairs
-from utils.image_io import quantize, read_image, write_image
+from utils.image_io import quantize, read_image, read_image_raw, write_image
 
 
 @pytest.fixture(scope='module')
@@ -84,7 +84,7 @@ def test_sidd_script_metrics_and_submission_layout(small_checkpoint, tmp_path, c
                               '--benchmark_mat', str(tmp_path / 'BenchmarkNoisyBlocksSrgb.mat'),
                               '--submit_dir', str(tmp_path / 'submit'), '--save_dir', str(tmp_path / 'out'),
                               '--mc_samples', '2', '--self_ensemble', 'False', '--seed', '5',
-                              '--batch_size', '2', '--progress', 'False'])
+                              '--batch_size', '2', '--progress', 'False', '--backend', 'dygraph'])
     printed = capsys.readouterr().out
     metrics = json.loads((tmp_path / 'out' / 'metrics.json').read_text())
     assert [r['name'] for r in metrics['per_image']] == ['0_0', '0_1']
@@ -97,6 +97,25 @@ def test_sidd_script_metrics_and_submission_layout(small_checkpoint, tmp_path, c
     assert submit['TimeMPSrgb'].size == 1 and submit['TimeMPSrgb'].item() > 0
     expected = quantize(denoise_array(model, bench[1, 2].astype(np.float32) / 255, mc_samples=2, seed=5), 8)
     np.testing.assert_array_equal(denoised[1, 2], expected)
+
+
+def test_inference_backend_matches_dygraph(small_checkpoint, tmp_path):
+    """--backend inference (the CPU default) gives dygraph's images to within 1 grey level."""
+    _, weights = small_checkpoint
+    inputs = tmp_path / 'in'
+    rng = np.random.default_rng(3)
+    for name, size in (('a.png', (36, 44)), ('b.png', (32, 32))):
+        write_image(str(inputs / name), rng.random(size + (3,), dtype=np.float32))
+    outputs = {}
+    for backend in ('dygraph', 'inference'):
+        outputs[backend] = tmp_path / backend
+        predict.main(['--input', str(inputs), '--result_dir', str(outputs[backend]), '--weights', weights,
+                      '--mc_samples', '2', '--self_ensemble', 'True', '--seed', '7', '--backend', backend])
+    for name in ('a.png', 'b.png'):
+        dygraph = read_image_raw(str(outputs['dygraph'] / name)).astype(int)
+        inference = read_image_raw(str(outputs['inference'] / name)).astype(int)
+        assert dygraph.shape == inference.shape
+        assert np.abs(dygraph - inference).max() <= 1
 
 
 def test_predict_folder_with_corrupt_file(small_checkpoint, tmp_path, capsys):

@@ -89,3 +89,23 @@ function func_paddle_has_gpu() {
     local python=$1
     "${python}" -c "import sys, paddle; sys.exit(0 if paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0 else 1)" 2>/dev/null
 }
+
+# Check the chain scripts' arguments (CONFIG MODE) and the working directory; exit 2 with a
+# usage message otherwise. Usage: func_check_args SCRIPT_NAME "$@"
+function func_check_args() {
+    local script=$1
+    shift
+    if [[ $# -ne 2 ]]; then
+        echo "usage: bash test_tipc/${script} CONFIG MODE" >&2
+        echo "  MODE: lite_train_lite_infer | whole_train_whole_infer" >&2
+        exit 2
+    fi
+    if [[ ! -f $1 ]]; then
+        echo "config file not found: $1" >&2
+        exit 2
+    fi
+    if [[ $2 != lite_train_lite_infer && $2 != whole_train_whole_infer ]]; then
+        echo "unknown MODE '$2'; expected lite_train_lite_infer or whole_train_whole_infer" >&2
+        exit 2
+    fi
+}

@@ -13,21 +13,14 @@
 #   (made by generate_patches_sidd.py, generate_lq.py and extract_valid_patches_sidd.py).
 set -euo pipefail
 
-if [[ $# -ne 2 ]]; then
-    echo "usage: bash test_tipc/prepare.sh CONFIG MODE" >&2
-    exit 2
-fi
-CONFIG=$1
-MODE=$2
-if [[ ! -f ${CONFIG} ]]; then
-    echo "config file not found: ${CONFIG}" >&2
-    exit 2
-fi
 if [[ ! -f test_tipc/common_func.sh ]]; then
     echo "run this script from the repository root (test_tipc/common_func.sh not found)" >&2
     exit 2
 fi
 source test_tipc/common_func.sh
+func_check_args prepare.sh "$@"
+CONFIG=$1
+MODE=$2
 python=$(func_config_value "${CONFIG}" train_params python "${MODE}")
 
 function count_images() {
@@ -87,9 +80,5 @@ EOF
         exit 1
     fi
     echo "full SIDD data found: ${train_dir}, ${val_dir}"
-    ;;
-*)
-    echo "unknown MODE '${MODE}'; expected lite_train_lite_infer or whole_train_whole_infer" >&2
-    exit 2
     ;;
 esac

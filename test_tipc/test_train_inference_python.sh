@@ -9,26 +9,14 @@
 # Run from the repository root, after test_tipc/prepare.sh with the same arguments.
 set -uo pipefail
 
-if [[ $# -ne 2 ]]; then
-    echo "usage: bash test_tipc/test_train_inference_python.sh CONFIG MODE" >&2
-    echo "  MODE: lite_train_lite_infer | whole_train_whole_infer" >&2
-    exit 2
-fi
-CONFIG=$1
-MODE=$2
-if [[ ! -f ${CONFIG} ]]; then
-    echo "config file not found: ${CONFIG}" >&2
-    exit 2
-fi
-if [[ ${MODE} != lite_train_lite_infer && ${MODE} != whole_train_whole_infer ]]; then
-    echo "unknown MODE '${MODE}'; expected lite_train_lite_infer or whole_train_whole_infer" >&2
-    exit 2
-fi
 if [[ ! -f test_tipc/common_func.sh ]]; then
     echo "run this script from the repository root (test_tipc/common_func.sh not found)" >&2
     exit 2
 fi
 source test_tipc/common_func.sh
+func_check_args test_train_inference_python.sh "$@"
+CONFIG=$1
+MODE=$2
 
 function cfg() { func_config_value "${CONFIG}" "$1" "$2" "${MODE}"; }
 function cfg_key() { func_parser_key "$(func_config_line "${CONFIG}" "$1" "$2")"; }

@@ -12,7 +12,7 @@ from typing import Tuple
 import numpy as np
 
 from utils.image_io import write_image
-from utils.parallel import map_with_progress
+from utils.parallel import add_num_workers_arg, map_with_progress
 
 MAT_KEYS = {'GT': 'ValidationGtBlocksSrgb', 'Noisy': 'ValidationNoisyBlocksSrgb'}
 
@@ -56,8 +56,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--src_dir', default='.', help='folder holding the two validation .mat files')
     parser.add_argument('--tar_dir', default='data/SIDD/val', help='output folder; GT/ and Noisy/ are written in it')
-    parser.add_argument('--num_workers', type=int, default=os.cpu_count() or 1,
-                        help='parallel processes (0 or 1: run in this process)')
+    add_num_workers_arg(parser)
     parser.add_argument('--overwrite', action='store_true',
                         help='write into a non-empty --tar_dir, replacing files of the same names '
                              '(nothing else is deleted)')

@@ -10,7 +10,7 @@ from typing import Tuple
 
 from utils.image_io import list_images, read_image_with_depth, write_image
 from utils.matlab_imresize import imresize
-from utils.parallel import map_with_progress
+from utils.parallel import add_num_workers_arg, map_with_progress
 
 
 def make_lq(gt_path: str, lq_path: str, scale: int) -> None:
@@ -32,8 +32,7 @@ def main(argv=None) -> None:
     parser.add_argument('--data_dir', default='data/SIDD/train',
                         help='folder holding GT/ (LQ/ is written beside it)')
     parser.add_argument('--scale', type=int, default=4, help='downscaling factor (the paper: 4)')
-    parser.add_argument('--num_workers', type=int, default=os.cpu_count() or 1,
-                        help='parallel processes (0 or 1: run in this process)')
+    add_num_workers_arg(parser)
     parser.add_argument('--overwrite', action='store_true',
                         help='recompute LQ files that already exist (default: keep them)')
     args = parser.parse_args(argv)

@@ -12,7 +12,7 @@ from typing import List, Tuple
 import numpy as np
 
 from utils.image_io import read_image_raw, write_image
-from utils.parallel import map_with_progress
+from utils.parallel import add_num_workers_arg, map_with_progress
 
 GT_TAG, NOISY_TAG = '_GT_SRGB_', '_NOISY_SRGB_'
 
@@ -72,8 +72,7 @@ def main(argv=None) -> None:
     parser.add_argument('--ps', type=int, default=512, help='patch size in pixels')
     parser.add_argument('--num_patches', type=int, default=100, help='random patches per image pair')
     parser.add_argument('--seed', type=int, default=0, help='random seed of the patch positions')
-    parser.add_argument('--num_workers', type=int, default=os.cpu_count() or 1,
-                        help='parallel processes (0 or 1: run in this process)')
+    add_num_workers_arg(parser)
     parser.add_argument('--overwrite', action='store_true',
                         help='write into a non-empty --tar_dir, replacing files of the same names '
                              '(nothing else is deleted)')

@@ -43,11 +43,11 @@ def extract_state_dict(obj: Any, source: str) -> Dict[str, Any]:
     return strip_wrapper_prefixes(obj)
 
 
-def load_state_dict_file(path: str) -> Dict[str, Any]:
-    """Read weights from a .pdparams file (bare state dict or training checkpoint)."""
+def load_weights_file(path: str) -> Any:
+    """The content of a .pdparams file (bare state dict or training checkpoint)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f'weights file not found: {path}. {HOW_TO_GET_WEIGHTS}')
-    return extract_state_dict(paddle.load(path), path)
+    return paddle.load(path)
 
 
 def compare_state_dicts(expected: Mapping[str, Any], given: Mapping[str, Any]
@@ -75,9 +75,12 @@ def describe_mismatch(source: str, missing: List[str], unexpected: List[str],
     return '\n'.join(lines)
 
 
-def load_weights(model: paddle.nn.Layer, path: str) -> None:
-    """Load weights into ``model``; every name and shape must match."""
-    state = load_state_dict_file(path)
+def load_weights(model: paddle.nn.Layer, path: str, content: Any = None) -> None:
+    """Load weights into ``model``; every name and shape must match.
+
+    ``content``: the file already read with ``load_weights_file(path)``, to avoid reading it twice.
+    """
+    state = extract_state_dict(load_weights_file(path) if content is None else content, path)
     missing, unexpected, mismatched = compare_state_dicts(model.state_dict(), state)
     if missing or unexpected or mismatched:
         raise WeightsError(describe_mismatch(path, missing, unexpected, mismatched))

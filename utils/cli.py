@@ -99,15 +99,8 @@ def matching_file(folder_or_file: Optional[str], name: str) -> Optional[str]:
     return folder_or_file if os.path.isfile(folder_or_file) else os.path.join(folder_or_file, name)
 
 
-def saved_network_options(weights: str) -> Dict[str, Any]:
+def saved_network_options(content: Any) -> Dict[str, Any]:
     """``network_G`` options stored in a training checkpoint's ``config`` (empty when none)."""
-    import paddle
-
-    from utils.checkpoint import HOW_TO_GET_WEIGHTS
-
-    if not os.path.isfile(weights):
-        raise FileNotFoundError(f'weights file not found: {weights}. {HOW_TO_GET_WEIGHTS}')
-    content = paddle.load(weights)
     config = content.get('config') if isinstance(content, dict) else None
     network = config.get('network_G') if isinstance(config, dict) else None
     if not isinstance(network, dict):
@@ -122,16 +115,17 @@ def load_invnet(weights: str, block_num: Optional[Sequence[int]] = None, scale: 
     Architecture: the explicit arguments, else the checkpoint's saved config, else the paper's.
     """
     from networks.InvDN_model import InvNet, build_invnet
-    from utils.checkpoint import load_weights
+    from utils.checkpoint import load_weights, load_weights_file
 
-    options = dict(PAPER_NETWORK, **saved_network_options(weights))
+    content = load_weights_file(weights)
+    options = dict(PAPER_NETWORK, **saved_network_options(content))
     if block_num is not None:
         options['block_num'] = list(block_num)
     if scale is not None:
         options['scale'] = scale
     model = build_invnet(options['in_nc'], options['out_nc'], options['block_num'], options['scale'],
                          network_class=network_class or InvNet)
-    load_weights(model, weights)
+    load_weights(model, weights, content)
     model.eval()
     return model
 

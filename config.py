@@ -4,7 +4,6 @@ Option names follow the official ``options/train/train_InvDN.yml`` (BasicSR styl
 is checked against the schema: an unknown key or a value of the wrong type is an error that
 names the key, never silently ignored.
 """
-import argparse
 import copy
 import difflib
 import math
@@ -83,6 +82,19 @@ SCHEMA: Dict[str, Any] = {
         'resume_state': Field(None, 'str', optional=True),
     },
 }
+
+
+def paper_default(key: str) -> Any:
+    """The schema's default of a dotted key (``'train.lambda_fit_forw'``): the paper's setting.
+
+    The one place the paper's values are written; other modules read them from here.
+    """
+    node: Any = SCHEMA
+    for part in key.split('.'):
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(f"no config key '{key}'{_closest(part, node if isinstance(node, dict) else {})}")
+        node = node[part]
+    return copy.deepcopy(_defaults(node) if isinstance(node, dict) else node.default)
 
 
 class Config:
@@ -270,17 +282,3 @@ def save_config(cfg: Config, path: str) -> None:
 def experiment_dir(cfg: Config) -> str:
     """Folder of one experiment: ``path.experiments_root/name``."""
     return os.path.join(cfg.path.experiments_root, cfg.name)
-
-
-def add_config_args(parser: argparse.ArgumentParser, default_config: Optional[str]) -> None:
-    """``-c/--config FILE`` and ``-o/--opt key.sub=value ...`` (the PaddleDetection convention)."""
-    parser.add_argument('-c', '--config', default=default_config,
-                        help=f'YAML configuration file (default: {default_config})')
-    parser.add_argument('-o', '--opt', nargs='+', action='extend', default=[], metavar='KEY=VALUE',
-                        help='override configuration keys, values parsed as YAML, '
-                             'e.g. -o train.niter=1000 network_G.block_num=[1,1]')
-
-
-def config_from_args(args: argparse.Namespace) -> Config:
-    return load_config(args.config, args.opt)
-

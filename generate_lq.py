@@ -1,16 +1,16 @@
-"""Write the low-resolution targets: DIR/LQ/<name> = MATLAB bicubic imresize(DIR/GT/<name>, 1/scale).
+"""Write the low-resolution targets: INPUT/LQ/<name> = MATLAB bicubic imresize(INPUT/GT/<name>, 1/scale).
 
-The training dataset computes LQ on the fly when DIR/LQ is absent; writing it once saves that
+The training dataset computes LQ on the fly when INPUT/LQ is absent; writing it once saves that
 work in every epoch. The bit depth of each GT file is kept.
 """
-import argparse
 import os
-import sys
 from typing import Tuple
 
+from config import paper_default
+from engine import cli
 from utils.image_io import list_images, read_image_with_depth, write_image
 from utils.matlab_imresize import imresize
-from utils.parallel import add_num_workers_arg, map_with_progress
+from utils.parallel import map_with_progress
 
 
 def make_lq(gt_path: str, lq_path: str, scale: int) -> None:
@@ -28,23 +28,22 @@ def _job(task: Tuple[str, str, int]) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('--data_dir', default='data/SIDD/train',
-                        help='folder holding GT/ (LQ/ is written beside it)')
-    parser.add_argument('--scale', type=int, default=4, help='downscaling factor (the paper: 4)')
-    add_num_workers_arg(parser)
-    parser.add_argument('--overwrite', action='store_true',
-                        help='recompute LQ files that already exist (default: keep them)')
+    parser = cli.make_parser(__doc__)
+    parser.add_argument('--input', default='data/SIDD/train',
+                        help='folder holding GT/; LQ/ is written beside it')
+    parser.add_argument('--scale', type=cli.positive_int, default=paper_default('scale'),
+                        help='downscaling factor')
+    cli.add_num_workers_arg(parser)
+    cli.add_bool_arg(parser, '--overwrite', default=False,
+                     help='recompute LQ files that already exist (otherwise they are kept)')
     args = parser.parse_args(argv)
-    if args.scale < 1:
-        parser.error(f'--scale must be a positive integer, got {args.scale}')
 
-    gt_dir, lq_dir = os.path.join(args.data_dir, 'GT'), os.path.join(args.data_dir, 'LQ')
+    gt_dir, lq_dir = os.path.join(args.input, 'GT'), os.path.join(args.input, 'LQ')
     if not os.path.isdir(gt_dir):
-        parser.error(f'GT folder not found: {gt_dir}')
+        cli.fail(f'--input: GT folder not found: {gt_dir}')
     gt_paths = list_images(gt_dir)
     if not gt_paths:
-        parser.error(f'no images in {gt_dir}')
+        cli.fail(f'no images in {gt_dir}')
     os.makedirs(lq_dir, exist_ok=True)
     tasks = [(p, os.path.join(lq_dir, os.path.basename(p)), args.scale) for p in gt_paths]
     todo = [t for t in tasks if args.overwrite or not os.path.exists(t[1])]
@@ -54,7 +53,7 @@ def main(argv=None) -> None:
         for _ in map_with_progress(_job, todo, args.num_workers, 'LQ'):
             pass
     except OSError as err:
-        sys.exit(f'error: {err}')
+        cli.fail(err)
     print(f'wrote {len(todo)} LQ images to {lq_dir}'
           + (f'; kept {kept} existing ones (--overwrite recomputes them)' if kept else ''))
 

@@ -1,18 +1,18 @@
-"""Cut SIDD-Medium sRGB pairs into random training patches: TAR/{GT,Noisy}/{pair}_{patch}.PNG.
+"""Cut SIDD-Medium sRGB pairs into random training patches: RESULT_DIR/{GT,Noisy}/{pair}_{patch}.PNG.
 
 Source: SIDD_Medium_Srgb/Data/<scene>/*_GT_SRGB_*.PNG and the matching *_NOISY_SRGB_*.PNG.
 The defaults (100 patches of 512x512 per pair) give the usual 32,000 training patches from the
 320 pairs. GT and Noisy patches come from the same place; the bit depth is kept.
 """
-import argparse
 import os
 import sys
 from typing import List, Tuple
 
 import numpy as np
 
+from engine import cli
 from utils.image_io import read_image_raw, write_image
-from utils.parallel import add_num_workers_arg, map_with_progress
+from utils.parallel import map_with_progress
 
 GT_TAG, NOISY_TAG = '_GT_SRGB_', '_NOISY_SRGB_'
 
@@ -65,50 +65,51 @@ def cut_pair(task: Tuple[int, str, str, str, int, int, int]) -> int:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument('--src_dir', default='SIDD_Medium_Srgb/Data',
-                        help='SIDD-Medium sRGB Data folder (scene folders with *_GT_SRGB_*.PNG, *_NOISY_SRGB_*.PNG)')
-    parser.add_argument('--tar_dir', default='data/SIDD/train', help='output folder; GT/ and Noisy/ are written in it')
-    parser.add_argument('--ps', type=int, default=512, help='patch size in pixels')
-    parser.add_argument('--num_patches', type=int, default=100, help='random patches per image pair')
+    parser = cli.make_parser(__doc__)
+    parser.add_argument('--input', default='SIDD_Medium_Srgb/Data',
+                        help='SIDD-Medium sRGB Data folder (scene folders with *_GT_SRGB_*.PNG, '
+                             '*_NOISY_SRGB_*.PNG)')
+    parser.add_argument('--result_dir', default='data/SIDD/train',
+                        help='output folder; GT/ and Noisy/ are written in it')
+    parser.add_argument('--ps', type=cli.positive_int, default=512, help='patch size in pixels')
+    parser.add_argument('--num_patches', type=cli.positive_int, default=100,
+                        help='random patches per image pair')
     parser.add_argument('--seed', type=int, default=0, help='random seed of the patch positions')
-    add_num_workers_arg(parser)
-    parser.add_argument('--overwrite', action='store_true',
-                        help='write into a non-empty --tar_dir, replacing files of the same names '
-                             '(nothing else is deleted)')
+    cli.add_num_workers_arg(parser)
+    cli.add_bool_arg(parser, '--overwrite', default=False,
+                     help='write into a non-empty --result_dir, replacing files of the same names '
+                          '(nothing else is deleted)')
     args = parser.parse_args(argv)
-    if args.ps < 1 or args.num_patches < 1:
-        parser.error(f'--ps and --num_patches must be positive, got {args.ps} and {args.num_patches}')
-    if not os.path.isdir(args.src_dir):
-        parser.error(f'source folder not found: {args.src_dir}')
-    if os.path.isdir(args.tar_dir) and os.listdir(args.tar_dir) and not args.overwrite:
-        parser.error(f'target folder {args.tar_dir} is not empty; it is left untouched. '
-                     'Choose another --tar_dir or pass --overwrite')
+    if not os.path.isdir(args.input):
+        cli.fail(f'--input: source folder not found: {args.input}')
+    if os.path.isdir(args.result_dir) and os.listdir(args.result_dir) and not args.overwrite:
+        cli.fail(f'result folder {args.result_dir} is not empty; it is left untouched. '
+                 'Choose another --result_dir or pass --overwrite')
     try:
-        pairs = find_pairs(args.src_dir)
+        pairs = find_pairs(args.input)
     except ValueError as err:
-        parser.error(str(err))
+        cli.fail(err)
     if not pairs:
-        parser.error(f'no *{GT_TAG}*.PNG / *{NOISY_TAG}*.PNG pairs found under {args.src_dir}')
+        cli.fail(f'no *{GT_TAG}*.PNG / *{NOISY_TAG}*.PNG pairs found under {args.input}')
 
     for sub in ('GT', 'Noisy'):
-        os.makedirs(os.path.join(args.tar_dir, sub), exist_ok=True)
-    tasks = [(i, gt, noisy, args.tar_dir, args.ps, args.num_patches, args.seed)
+        os.makedirs(os.path.join(args.result_dir, sub), exist_ok=True)
+    tasks = [(i, gt, noisy, args.result_dir, args.ps, args.num_patches, args.seed)
              for i, (gt, noisy) in enumerate(pairs)]
     try:
         total = sum(map_with_progress(cut_pair, tasks, args.num_workers, 'pairs', unit='pair'))
     except (ValueError, OSError) as err:
-        sys.exit(f'error: {err}\n(patches written so far are in {args.tar_dir}; '
+        cli.fail(f'{err}\n(patches written so far are in {args.result_dir}; '
                  'rerun with --overwrite after fixing the source)')
-    print(f'wrote {total} patch pairs from {len(pairs)} image pairs to {args.tar_dir}')
+    print(f'wrote {total} patch pairs from {len(pairs)} image pairs to {args.result_dir}')
     written = {f'{i}_{j}.PNG' for i in range(len(pairs)) for j in range(args.num_patches)}
-    others = sorted(set(os.listdir(os.path.join(args.tar_dir, 'GT'))) - written)
+    others = sorted(set(os.listdir(os.path.join(args.result_dir, 'GT'))) - written)
     if others:
-        print(f'warning: {len(others)} older file(s) in {args.tar_dir}/GT were not written by this run '
+        print(f'warning: {len(others)} older file(s) in {args.result_dir}/GT were not written by this run '
               f'and will be used for training, e.g. {others[:3]}', file=sys.stderr)
-    if os.path.isdir(os.path.join(args.tar_dir, 'LQ')):
-        print(f'warning: {args.tar_dir}/LQ was made from earlier patches; '
-              f'run generate_lq.py --data_dir {args.tar_dir} --overwrite', file=sys.stderr)
+    if os.path.isdir(os.path.join(args.result_dir, 'LQ')):
+        print(f'warning: {args.result_dir}/LQ was made from earlier patches; '
+              f'run generate_lq.py --input {args.result_dir} --overwrite', file=sys.stderr)
 
 
 if __name__ == '__main__':

@@ -13,6 +13,8 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
+from config import paper_default
+
 LOSS_TYPES = ('l2', 'l1', 'l_log')
 
 
@@ -104,10 +106,17 @@ class InvDNLoss(nn.Layer):
     to 0 gives the earlier Paddle reproduction's objective.
     """
 
-    def __init__(self, lambda_fit_forw: float = 16.0, lambda_rec_back: float = 1.0,
-                 lambda_grad_back: float = 0.1, lambda_ssim_back: float = 1.0,
-                 pixel_criterion_forw: str = 'l2', pixel_criterion_back: str = 'l1',
-                 gaussian_scale: float = 1.0):
+    # The paper's settings, from the configuration schema (config.SCHEMA).
+    OPTIONS = ('lambda_fit_forw', 'lambda_rec_back', 'lambda_grad_back', 'lambda_ssim_back',
+               'pixel_criterion_forw', 'pixel_criterion_back', 'gaussian_scale')
+
+    def __init__(self, lambda_fit_forw: float = paper_default('train.lambda_fit_forw'),
+                 lambda_rec_back: float = paper_default('train.lambda_rec_back'),
+                 lambda_grad_back: float = paper_default('train.lambda_grad_back'),
+                 lambda_ssim_back: float = paper_default('train.lambda_ssim_back'),
+                 pixel_criterion_forw: str = paper_default('train.pixel_criterion_forw'),
+                 pixel_criterion_back: str = paper_default('train.pixel_criterion_back'),
+                 gaussian_scale: float = paper_default('train.gaussian_scale')):
         super().__init__()
         self.lambda_fit_forw = lambda_fit_forw
         self.lambda_rec_back = lambda_rec_back
@@ -126,9 +135,7 @@ class InvDNLoss(nn.Layer):
         options = train_cfg.to_dict() if hasattr(train_cfg, 'to_dict') else train_cfg
         if not isinstance(options, Mapping):
             raise TypeError(f'train config must be a mapping, got {type(train_cfg).__name__}')
-        defaults = dict(lambda_fit_forw=16.0, lambda_rec_back=1.0, lambda_grad_back=0.1,
-                        lambda_ssim_back=1.0, pixel_criterion_forw='l2',
-                        pixel_criterion_back='l1', gaussian_scale=1.0)
+        defaults = {key: paper_default(f'train.{key}') for key in cls.OPTIONS}
         kwargs = {}
         for key, default in defaults.items():
             value = options.get(key, default)

@@ -1,65 +1,52 @@
 """SIDD evaluation: PSNR/SSIM on the validation blocks, and the benchmark submission file.
 
 PSNR/SSIM are computed on outputs clipped to [0, 1] and quantised to uint8, as the SIDD
-benchmark does (PSNR with data range 255, SSIM as MATLAB's reference). The paper
-(39.28 dB) evaluates with Monte-Carlo self-ensemble: 16 latent draws for each of the 8
-flips/transposes, the default here.
+benchmark does (PSNR with data range 255, SSIM as MATLAB's reference). The default is the
+official test configuration (test_InvDN.yml, self_ensemble: True): forward_x8, the 8
+flips/transposes with one z draw each, averaged. Official MC_test is --self_ensemble False
+--mc_samples 16; Multi_forward_x8 is --self_ensemble True --mc_samples 16 (16x slower).
 
-  python test_denoising_sidd.py --weights W --val_dir SIDD_Valid_Srgb_Patches_256/valid
+  python test_denoising_sidd.py --weights W --val_dir data/SIDD/val
   python test_denoising_sidd.py --weights W --mat_dir DIR_WITH_VALIDATION_MATS
   python test_denoising_sidd.py --weights W --benchmark_mat BenchmarkNoisyBlocksSrgb.mat --submit_dir D
 """
-import argparse
 import os
-import sys
 import time
 
 import numpy as np
 
-from utils.cli import add_backend_arg, add_bool_arg, add_model_args, denoiser_from_args, model_from_args, parse_seed
-from utils.cpu_speed import configure_cpu
-
-SUBMIT_KEY = 'BenchmarkNoisyBlocksSrgb'
+from engine import cli
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(argv=None):
+    parser = cli.make_parser(__doc__)
     data = parser.add_argument_group('data (at least one of --val_dir, --mat_dir, --benchmark_mat)')
-    data.add_argument('--val_dir', help='folder with GT/ and Noisy/ blocks of the same file names '
-                                        '(as written by extract_valid_patches_sidd.py)')
-    data.add_argument('--mat_dir', help='folder with ValidationNoisyBlocksSrgb.mat and '
-                                        'ValidationGtBlocksSrgb.mat (MATLAB v5 or v7.3)')
-    data.add_argument('--benchmark_mat', help='BenchmarkNoisyBlocksSrgb.mat: denoise its blocks for '
-                                              'a SIDD benchmark submission (needs --submit_dir)')
-    data.add_argument('--submit_dir', help='where SubmitSrgb.mat (DenoisedBlocksSrgb, TimeMPSrgb) '
-                                           'is written')
-    add_model_args(parser)
-    add_backend_arg(parser)
-    parser.add_argument('--mc_samples', type=int, default=1,
-                        help='latent draws averaged per input and ensemble variant (official '
-                             'MC_test uses 16; 16 with --self_ensemble is official '
-                             'Multi_forward_x8, 16x slower) (default: 1)')
-    add_bool_arg(parser, '--self_ensemble', default=True,
-                 help='average over the 8 flips/transposes, one z each: official forward_x8, '
-                      'the setting of the official test_InvDN.yml (self_ensemble: True) and of '
-                      "the earlier Paddle reproduction's 39.29 dB")
-    parser.add_argument('--gaussian_scale', type=float, default=1.0,
-                        help='standard deviation of the latent z (default: 1.0, as trained)')
-    parser.add_argument('--seed', type=parse_seed, default=0,
-                        help="latent seed for reproducible results; 'none' draws fresh z (default: 0)")
-    parser.add_argument('--batch_size', type=int, default=1,
-                        help='blocks denoised together; results do not depend on it (default: 1)')
+    data.add_argument('--val_dir', default=None,
+                      help='folder with GT/ and Noisy/ blocks of the same file names (as written '
+                           'by extract_valid_patches_sidd.py)')
+    data.add_argument('--mat_dir', default=None,
+                      help='folder with ValidationNoisyBlocksSrgb.mat and ValidationGtBlocksSrgb.mat '
+                           '(MATLAB v5 or v7.3)')
+    data.add_argument('--benchmark_mat', default=None,
+                      help='BenchmarkNoisyBlocksSrgb.mat: denoise its blocks for a SIDD benchmark '
+                           'submission (needs --submit_dir)')
+    data.add_argument('--submit_dir', default=None,
+                      help='where SubmitSrgb.mat (DenoisedBlocksSrgb, TimeMPSrgb) is written')
+    cli.add_model_args(parser)
+    cli.add_device_args(parser)
+    cli.add_backend_args(parser)
+    cli.add_denoise_args(parser, self_ensemble=True, tiling=False)
+    parser.add_argument('--batch_size', '--batch-size', dest='batch_size', type=cli.positive_int,
+                        default=1, help='blocks denoised together; results do not depend on it')
     parser.add_argument('--crop_border', type=int, default=0,
-                        help='pixels excluded at each border from PSNR/SSIM (default: 0)')
-    parser.add_argument('--save_dir', default='results/test_denoising_sidd',
-                        help='where metrics.csv and metrics.json (per block, and means) are written '
-                             '(default: results/test_denoising_sidd)')
-    add_bool_arg(parser, '--save_images', default=False,
-                 help='also write the denoised blocks as PNG (under save_dir/images, and '
-                      'submit_dir/images for the benchmark)')
-    add_bool_arg(parser, '--overwrite', default=False, help='replace existing result files')
-    add_bool_arg(parser, '--progress', default=True, help='show a progress bar with ETA')
+                        help='pixels excluded at each border from PSNR/SSIM')
+    parser.add_argument('--result_dir', default='results/test_denoising_sidd',
+                        help='where metrics.csv and metrics.json (per block, and means) are written')
+    cli.add_bool_arg(parser, '--save_images', default=False,
+                     help='also write the denoised blocks as PNG (under result_dir/images, and '
+                          'submit_dir/images for the benchmark)')
+    cli.add_bool_arg(parser, '--overwrite', default=False, help='replace existing result files')
+    cli.add_bool_arg(parser, '--progress', default=True, help='show a progress bar with ETA')
     args = parser.parse_args(argv)
     if not (args.val_dir or args.mat_dir or args.benchmark_mat):
         parser.error('give --val_dir, --mat_dir or --benchmark_mat')
@@ -67,52 +54,44 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error('give either --val_dir or --mat_dir, not both')
     if bool(args.benchmark_mat) != bool(args.submit_dir):
         parser.error('--benchmark_mat and --submit_dir go together')
-    if args.mc_samples < 1 or args.batch_size < 1:
-        parser.error('--mc_samples and --batch_size must be >= 1')
     return args
 
 
-def check_free(paths, overwrite: bool) -> None:
-    existing = [p for p in paths if os.path.exists(p)]
-    if existing and not overwrite:
-        sys.exit(f'error: {", ".join(existing)} already exist(s); pass --overwrite to replace')
+def metrics_paths(args) -> list:
+    return [os.path.join(args.result_dir, name) for name in ('metrics.csv', 'metrics.json')]
 
 
-def evaluate_validation(model, args) -> None:
-    from utils.evaluate import evaluate_pairs, folder_pairs, sidd_mat_pairs
+def evaluate_validation(backend, options, args) -> None:
+    from dataloaders import folder_pairs, sidd_mat_pairs
+    from engine.evaluate import evaluate_pairs
 
-    outputs = [os.path.join(args.save_dir, name) for name in ('metrics.csv', 'metrics.json')]
-    check_free(outputs, args.overwrite)
     pairs = folder_pairs(args.val_dir) if args.val_dir else sidd_mat_pairs(args.mat_dir)
-    print(f'evaluating {len(pairs)} blocks: mc_samples={args.mc_samples}, '
-          f'self_ensemble={args.self_ensemble}, seed={args.seed}')
-    result = evaluate_pairs(model, pairs, mc_samples=args.mc_samples, self_ensemble=args.self_ensemble,
-                            crop_border=args.crop_border, seed=args.seed,
-                            gaussian_scale=args.gaussian_scale, progress=args.progress,
-                            save_dir=os.path.join(args.save_dir, 'images') if args.save_images else None,
-                            batch_size=args.batch_size)
-    os.makedirs(args.save_dir, exist_ok=True)
+    print(f'evaluating {len(pairs)} blocks: mc_samples={options.mc_samples}, '
+          f'self_ensemble={options.self_ensemble}, seed={options.seed}, back end {backend.name}')
+    result = evaluate_pairs(backend, pairs, options, crop_border=args.crop_border,
+                            progress=args.progress, batch_size=args.batch_size,
+                            save_dir=os.path.join(args.result_dir, 'images') if args.save_images else None)
+    os.makedirs(args.result_dir, exist_ok=True)
+    outputs = metrics_paths(args)
     result.save(*outputs)
     print(f'PSNR: {result.psnr:.2f}')
     print(f'SSIM: {result.ssim:.3f}')
     print(f'per-block results: {outputs[0]}, {outputs[1]}')
     if result.failed:
-        sys.exit(f'error: {len(result.failed)} pair(s) could not be read (left out of the means):\n  '
+        cli.fail(f'{len(result.failed)} pair(s) could not be read (left out of the means):\n  '
                  + '\n  '.join(result.failed))
 
 
-def denoise_benchmark(model, args) -> None:
+def denoise_benchmark(backend, options, args) -> None:
     """SubmitSrgb.mat as the official test_Real.py writes it, with the measured time per megapixel."""
     import scipy.io
     from tqdm import tqdm
 
-    from extract_valid_patches_sidd import load_blocks
-    from utils.denoise import denoise_array
+    from dataloaders.sidd_mat import BENCHMARK_KEY, block_name, load_blocks
+    from engine.denoise import denoise_array
     from utils.image_io import quantize, write_image
 
-    submit_path = os.path.join(args.submit_dir, 'SubmitSrgb.mat')
-    check_free([submit_path], args.overwrite)
-    noisy = load_blocks(args.benchmark_mat, SUBMIT_KEY)
+    noisy = load_blocks(args.benchmark_mat, BENCHMARK_KEY)
     num_images, num_blocks = noisy.shape[:2]
     blocks = noisy.reshape((-1,) + noisy.shape[2:])
     outputs = []
@@ -120,33 +99,42 @@ def denoise_benchmark(model, args) -> None:
     for first in tqdm(range(0, len(blocks), args.batch_size), desc='benchmark', unit='batch',
                       disable=not args.progress):
         batch = blocks[first:first + args.batch_size].astype(np.float32) / 255.0
-        outputs.append(quantize(denoise_array(model, batch, mc_samples=args.mc_samples,
-                                              self_ensemble=args.self_ensemble,
-                                              gaussian_scale=args.gaussian_scale, seed=args.seed)))
+        outputs.append(quantize(denoise_array(backend, batch, options)))
     seconds = time.perf_counter() - start
     denoised = np.concatenate(outputs).reshape(noisy.shape)
     megapixels = blocks.shape[0] * blocks.shape[1] * blocks.shape[2] / 1e6
     os.makedirs(args.submit_dir, exist_ok=True)
+    submit_path = os.path.join(args.submit_dir, 'SubmitSrgb.mat')
     scipy.io.savemat(submit_path, {'DenoisedBlocksSrgb': denoised, 'TimeMPSrgb': seconds / megapixels})
     if args.save_images:
         for i in range(num_images):
             for b in range(num_blocks):
-                write_image(os.path.join(args.submit_dir, 'images', f'{i}_{b}.png'), denoised[i, b])
+                write_image(os.path.join(args.submit_dir, 'images', block_name(i, b) + '.png'),
+                            denoised[i, b])
     print(f'wrote {submit_path}: DenoisedBlocksSrgb {list(denoised.shape)} uint8, '
           f'TimeMPSrgb {seconds / megapixels:.3f} s/MP')
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    configure_cpu()  # before the first Paddle op
-    model = denoiser_from_args(model_from_args(args), args)
+    cli.prepare_process(args.verbose)
+    from engine.backends import open_backend
+
+    options = cli.denoise_options(args)
+    for flag in ('val_dir', 'mat_dir', 'benchmark_mat'):
+        cli.check_exists(getattr(args, flag), f'--{flag}')
+    outputs = metrics_paths(args) if args.val_dir or args.mat_dir else []
+    if args.benchmark_mat:
+        outputs.append(os.path.join(args.submit_dir, 'SubmitSrgb.mat'))
+    cli.check_new_outputs(outputs, args.overwrite)
+    backend = open_backend(args.backend, cli.load_model(args))
     try:
         if args.val_dir or args.mat_dir:
-            evaluate_validation(model, args)
+            evaluate_validation(backend, options, args)
         if args.benchmark_mat:
-            denoise_benchmark(model, args)
+            denoise_benchmark(backend, options, args)
     except (OSError, KeyError, ValueError) as err:
-        sys.exit(f'error: {err.args[0] if isinstance(err, KeyError) else err}')
+        cli.fail(err.args[0] if isinstance(err, KeyError) else err)
 
 
 if __name__ == '__main__':

@@ -6,9 +6,12 @@
 The batch size in the YAML is per card. On CPU (gloo backend, e.g. to test):
     python -m paddle.distributed.launch --nproc_per_node 2 train_denoising_4cards.py -o device=cpu
 """
-import os
+from engine.cli import training_main
 
-from train_denoising_1card import HERE, main
+
+def main(argv=None) -> None:
+    training_main('training_4cards.yml', __doc__, argv)
+
 
 if __name__ == '__main__':
-    main(os.path.join(HERE, 'training_4cards.yml'), __doc__)
+    main()

@@ -1,12 +1,12 @@
 """CPU speed of InvDN-Paddle, side by side with the official PyTorch code (issue 7).
 
-    python benchmarks/bench_cpu.py [--torch-repo /path/to/InvDN] [--json cpu.json]
+    python -m benchmarks.bench_cpu [--torch_repo /path/to/InvDN] [--json cpu.json]
 
 Rows (each in its own process, so that peak memory is the row's own): the fp32 matmul
-peak of this machine, dygraph denoising (utils.denoise), Paddle Inference fp32 and bf16
-(oneDNN, utils.paddle_inference) on a program exported by export_model.py, and one
+peak of this machine, dygraph denoising (engine.denoise), Paddle Inference fp32 and bf16
+(oneDNN, engine.inference) on a program exported by export_model.py, and one
 training step (losses.InvDNLoss, the trainer's Adam with global-norm clipping); with
---torch-repo also the official model's eager denoising and training step. Each row: the
+--torch_repo also the official model's eager denoising and training step. Each row: the
 median of --repeats timed runs after --warmup runs, GFLOP/s from the model's convolution
 FLOPs, the share of the measured matmul peak, and the process's peak resident memory.
 """
@@ -24,8 +24,9 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
+from engine import cli
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
-sys.path.insert(0, ROOT)
 
 ROWS = ('matmul_paddle', 'matmul_torch', 'dygraph', 'infer_fp32', 'infer_bf16', 'train_step',
         'torch_eager', 'torch_train_step')
@@ -40,34 +41,33 @@ TRAIN_FLOP_FACTOR = 3
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = cli.make_parser(__doc__)
     parser.add_argument('--size', type=int, default=256,
                         help='height and width of the denoised image (a multiple of 4)')
-    parser.add_argument('--batch-size', type=int, default=1, help='images per denoising call')
-    parser.add_argument('--train-batch', type=int, default=4, help='batch size of the training step')
-    parser.add_argument('--gt-size', type=int, default=144, help='training crop size (GT_size)')
-    parser.add_argument('--block-num', type=int, nargs=2, default=[8, 8],
+    parser.add_argument('--batch_size', type=int, default=1, help='images per denoising call')
+    parser.add_argument('--train_batch', type=int, default=4, help='batch size of the training step')
+    parser.add_argument('--gt_size', type=int, default=144, help='training crop size (GT_size)')
+    parser.add_argument('--block_num', type=int, nargs=2, default=[8, 8],
                         help="coupling blocks per stage (the paper's 8 8; smaller for a quick run)")
     parser.add_argument('--repeats', type=int, default=5, help='timed runs per row (median reported)')
     parser.add_argument('--warmup', type=int, default=1, help='untimed runs before timing')
-    parser.add_argument('--matmul-size', type=int, default=4096, help='n of the n^3 fp32 matmul peak')
+    parser.add_argument('--matmul_size', type=int, default=4096, help='n of the n^3 fp32 matmul peak')
     parser.add_argument('--threads', type=int, default=None,
                         help='math threads for every row (default: all available cores, as '
                              'utils.cpu_speed, Paddle Inference and PyTorch choose)')
     parser.add_argument('--rows', nargs='+', choices=ROWS, default=None,
-                        help='rows to run (default: all; torch rows only with --torch-repo)')
+                        help='rows to run (default: all; torch rows only with --torch_repo)')
     parser.add_argument('--weights', default=None,
                         help='Paddle weights for the model (default: seeded random initialisation; '
                              'speed does not depend on the values)')
-    parser.add_argument('--torch-repo', default=None,
+    parser.add_argument('--torch_repo', '--torch-repo', default=None,
                         help='checkout of the official InvDN (or its codes/) for the PyTorch rows')
-    parser.add_argument('--no-cpu-config', action='store_true',
-                        help='skip utils.cpu_speed.configure_cpu (to measure what it gains)')
+    cli.add_bool_arg(parser, '--cpu_config', default=True,
+                     help='apply utils.cpu_speed.configure_cpu (False: measure what it gains)')
     parser.add_argument('--json', default=None, help='write the figures to this JSON file')
-    parser.add_argument('--run-row', choices=ROWS, default=None,
+    parser.add_argument('--run_row', choices=ROWS, default=None,
                         help='internal: run one row in this process and print its JSON')
-    parser.add_argument('--model-dir', default=None, help='internal: exported model for the infer rows')
+    parser.add_argument('--model_dir', default=None, help='internal: exported model for the infer rows')
     args = parser.parse_args(argv)
     for name in ('size', 'gt_size'):
         if getattr(args, name) % 4:
@@ -145,20 +145,19 @@ def row_matmul_torch(args):
 def row_dygraph(args):
     import paddle
 
-    from utils.denoise import denoise
+    from engine.denoise import DenoiseOptions, DygraphBackend, denoise
 
-    model = _paddle_model(args)
-    model.eval()
-    noisy = paddle.to_tensor(_denoise_inputs(args)['noisy'])
-    return lambda: denoise(model, noisy, mc_samples=1, seed=0)
+    backend = DygraphBackend(_paddle_model(args))
+    noisy = _denoise_inputs(args)['noisy']
+    return lambda: denoise(backend, noisy, DenoiseOptions(seed=0))
 
 
 def _row_infer(args, precision: str):
-    from utils.paddle_inference import create_predictor, run_predictor
+    from engine.inference import PaddleInferenceBackend
 
-    predictor = create_predictor(args.model_dir, precision=precision, cpu_threads=args.threads)
+    backend = PaddleInferenceBackend(args.model_dir, precision=precision, cpu_threads=args.threads)
     inputs = _denoise_inputs(args)
-    return lambda: run_predictor(predictor, inputs['noisy'], inputs['z'])
+    return lambda: backend.restore(inputs['noisy'], inputs['z'])
 
 
 def row_infer_fp32(args):
@@ -174,7 +173,7 @@ def row_train_step(args):
 
     from config import load_config
     from losses import InvDNLoss
-    from utils.trainer import build_optimizer
+    from engine.trainer import build_optimizer
 
     train_cfg = load_config(None).train
     model = _paddle_model(args)
@@ -321,7 +320,7 @@ def export_model(args: argparse.Namespace, workdir: str) -> str:
         paddle.save(_paddle_model(args).state_dict(), weights)
     model_dir = os.path.join(workdir, 'inference')
     command = [sys.executable, os.path.join(ROOT, 'export_model.py'), '--weights', weights,
-               '--save-inference-dir', model_dir, '--block_num', *map(str, args.block_num),
+               '--save_inference_dir', model_dir, '--block_num', *map(str, args.block_num),
                '--device', 'cpu']
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if done.returncode:
@@ -330,17 +329,16 @@ def export_model(args: argparse.Namespace, workdir: str) -> str:
 
 
 def child_command(args: argparse.Namespace, row: str, model_dir: Optional[str]) -> List[str]:
-    command = [sys.executable, os.path.abspath(__file__), '--run-row', row,
-               '--size', str(args.size), '--batch-size', str(args.batch_size),
-               '--train-batch', str(args.train_batch), '--gt-size', str(args.gt_size),
-               '--block-num', *map(str, args.block_num), '--repeats', str(args.repeats),
-               '--warmup', str(args.warmup), '--matmul-size', str(args.matmul_size)]
+    command = [sys.executable, '-m', 'benchmarks.bench_cpu', '--run_row', row,
+               '--size', str(args.size), '--batch_size', str(args.batch_size),
+               '--train_batch', str(args.train_batch), '--gt_size', str(args.gt_size),
+               '--block_num', *map(str, args.block_num), '--repeats', str(args.repeats),
+               '--warmup', str(args.warmup), '--matmul_size', str(args.matmul_size)]
     for flag, value in (('--threads', args.threads), ('--weights', args.weights),
-                        ('--torch-repo', args.torch_repo), ('--model-dir', model_dir)):
+                        ('--torch_repo', args.torch_repo), ('--model_dir', model_dir)):
         if value is not None:
             command += [flag, str(value)]
-    if args.no_cpu_config:
-        command.append('--no-cpu-config')
+    command += ['--cpu_config', str(args.cpu_config)]
     return command
 
 
@@ -404,7 +402,7 @@ def targets(summary: Dict[str, Optional[float]], peak: Optional[float],
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    if not args.no_cpu_config:
+    if not not args.cpu_config:
         from utils.cpu_speed import configure_cpu
 
         configure_cpu()

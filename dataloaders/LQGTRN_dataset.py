@@ -19,29 +19,9 @@ from typing import Any, Dict, List, Mapping, Optional
 import numpy as np
 from paddle.io import Dataset
 
-from utils.image_io import list_images, read_image
+from dataloaders.pairs import paired_names
+from utils.image_io import read_image
 from utils.matlab_imresize import imresize
-
-_EXAMPLES = 5  # unmatched names listed in a pairing error
-
-
-def _names(folder: str) -> List[str]:
-    return [os.path.basename(p) for p in list_images(folder)]
-
-
-def _check_same_names(reference: List[str], ref_dir: str, other: List[str], other_dir: str) -> None:
-    missing = sorted(set(reference) - set(other))
-    extra = sorted(set(other) - set(reference))
-    if missing or extra:
-        lines = [f'{ref_dir} and {other_dir} do not hold the same file names:']
-        if missing:
-            lines.append(f'  {len(missing)} in {ref_dir} without a match in {other_dir}, '
-                         f'e.g. {missing[:_EXAMPLES]}')
-        if extra:
-            lines.append(f'  {len(extra)} in {other_dir} without a match in {ref_dir}, '
-                         f'e.g. {extra[:_EXAMPLES]}')
-        raise ValueError('\n'.join(lines))
-
 
 def modcrop(img: np.ndarray, scale: int) -> np.ndarray:
     """Crop the bottom/right so that height and width are multiples of ``scale``."""
@@ -84,15 +64,12 @@ class LQGTRNDataset(Dataset):
             raise FileNotFoundError(f'dataset folder not found: {dataroot} (expected GT/ and Noisy/ '
                                     'inside; see generate_patches_sidd.py and extract_valid_patches_sidd.py)')
         self.gt_dir, self.noisy_dir = os.path.join(dataroot, 'GT'), os.path.join(dataroot, 'Noisy')
-        self.names = _names(self.gt_dir)
-        if not self.names:
-            raise ValueError(f'no images in {self.gt_dir}')
-        _check_same_names(self.names, self.gt_dir, _names(self.noisy_dir), self.noisy_dir)
         lq_dir = os.path.join(dataroot, 'LQ')
         self.lq_dir: Optional[str] = lq_dir if phase == 'train' and os.path.isdir(lq_dir) else None
+        self.names = paired_names(dataroot, ('GT', 'Noisy'))
         if self.lq_dir is not None:
             try:
-                _check_same_names(self.names, self.gt_dir, _names(lq_dir), lq_dir)
+                paired_names(dataroot, ('GT', 'LQ'))
             except ValueError as err:
                 raise ValueError(f'{err}\n  (complete LQ/ with generate_lq.py, or remove it to '
                                  'compute LQ on the fly)') from None

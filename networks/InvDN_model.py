@@ -199,9 +199,9 @@ class InvNet(nn.Layer):
         if any(isinstance(d, int) and d > 0 and d % multiple for d in (h, w)):
             raise ValueError(f'InvNet input height and width must be multiples of {multiple} '
                              f'(2**down_num), got {h}x{w}; pad the image first '
-                             '(utils.denoise pads arbitrary sizes)')
+                             '(engine.denoise pads arbitrary sizes)')
 
-    def forward(self, x: paddle.Tensor, rev: bool = False, cal_jacobian: bool = False) -> Output:
+    def _run(self, x: paddle.Tensor, rev: bool, cal_jacobian: bool) -> Output:
         self._check_input(x, rev)
         operations = reversed(self.operations) if rev else self.operations
         out = x
@@ -213,6 +213,33 @@ class InvNet(nn.Layer):
             else:
                 out = op(out, rev=rev)
         return (out, log_jac) if cal_jacobian else out
+
+    def encode(self, noisy: paddle.Tensor, cal_jacobian: bool = False) -> Output:
+        """Forward pass: noisy [N, channel_in, H, W] -> latent [N, latent_channels, H/s, W/s]
+        whose first ``channel_out`` channels are the low-resolution image."""
+        return self._run(noisy, rev=False, cal_jacobian=cal_jacobian)
+
+    def decode(self, latent: paddle.Tensor, cal_jacobian: bool = False) -> Output:
+        """Reverse pass: latent [N, latent_channels, h, w] -> image [N, channel_in, h*s, w*s]."""
+        return self._run(latent, rev=True, cal_jacobian=cal_jacobian)
+
+    def forward(self, x: paddle.Tensor, rev: bool = False, cal_jacobian: bool = False) -> Output:
+        """FrEIA convention: ``encode`` (rev=False) or ``decode`` (rev=True)."""
+        return self.decode(x, cal_jacobian) if rev else self.encode(x, cal_jacobian)
+
+    def denoise(self, noisy: paddle.Tensor, z: paddle.Tensor) -> paddle.Tensor:
+        """The paper's denoising pass: encode, keep the low-resolution image, replace the
+        high-frequency channels by ``z``, decode.
+
+        noisy [N, channel_in, H, W] (H, W multiples of ``size_multiple``); z [K*N,
+        latent_channels - channel_out, H/s, W/s]: K draws per image, sample-major (row
+        k*N + n belongs to image n). Returns [K*N, channel_in, H, W]; the official
+        ``MC_test`` averages the K results. The forward pass runs once for all K draws.
+        """
+        lr_image = self.encode(noisy)[:, :self.channel_out]
+        samples = paddle.shape(z)[0] // paddle.shape(noisy)[0]  # a tensor: stays dynamic in export
+        lr_image = paddle.tile(lr_image, [samples, 1, 1, 1])
+        return self.decode(paddle.concat([lr_image, z], axis=1))[:, :self.channel_in]
 
 
 def build_invnet(in_nc: int = 3, out_nc: int = 3, block_num: Sequence[int] = (8, 8),

@@ -2,7 +2,7 @@
 and infer.py's Paddle Inference output for the same weights and seed) must agree within
 --max_diff grey levels.
 
-    python test_tipc/compare_results.py --expected DIR_A --actual DIR_B [--max_diff 1]
+    python -m test_tipc.compare_results --expected DIR_A --actual DIR_B [--max_diff 1]
 """
 import argparse
 import os
@@ -10,9 +10,7 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from utils.image_io import list_images, read_image_raw  # noqa: E402
+from utils.image_io import list_images, read_image_raw
 
 
 def compare(expected_dir: str, actual_dir: str, max_diff: float) -> bool:

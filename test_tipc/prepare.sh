@@ -57,11 +57,11 @@ lite_train_lite_infer)
         cp -r "${SIDD_MINI_DIR}/train_mini" "${SIDD_MINI_DIR}/val_mini" "${target}/"
         echo "copied SIDD_mini from ${SIDD_MINI_DIR}"
     else
-        "${python}" tools/make_synthetic_sidd.py --layout sidd_mini --out "${target}"
+        "${python}" -m tools.make_synthetic_sidd --layout sidd_mini --result_dir "${target}"
         echo "generated a synthetic SIDD_mini (no SIDD_MINI_DIR set)"
     fi
     if [[ ! -d ${target}/train_mini/LQ ]]; then
-        "${python}" generate_lq.py --data_dir "${target}/train_mini"
+        "${python}" generate_lq.py --input "${target}/train_mini"
     fi
     for folder in "${target}"/train_mini/* "${target}"/val_mini/*; do
         echo "  ${folder}: $(count_images "${folder}") images"
@@ -73,9 +73,9 @@ whole_train_whole_infer)
     if ! require_pairs "${train_dir}" || ! require_pairs "${val_dir}"; then
         cat >&2 <<EOF
 whole_train_whole_infer trains on the full SIDD data. Prepare it first (see README, "Data"):
-  python generate_patches_sidd.py --src_dir SIDD_Medium_Srgb/Data --tar_dir ${train_dir}
-  python generate_lq.py --data_dir ${train_dir}
-  python extract_valid_patches_sidd.py --src_dir DIR_WITH_VALIDATION_MATS --tar_dir ${val_dir}
+  python generate_patches_sidd.py --input SIDD_Medium_Srgb/Data --result_dir ${train_dir}
+  python generate_lq.py --input ${train_dir}
+  python extract_valid_patches_sidd.py --input DIR_WITH_VALIDATION_MATS --result_dir ${val_dir}
 EOF
         exit 1
     fi

@@ -1,6 +1,6 @@
 """Check InvDN-Paddle against the official PyTorch InvDN, stage by stage (reprod_log).
 
-    python tools/align_with_torch.py --torch-repo /path/to/InvDN --out output/align
+    python -m tools.align_with_torch --torch_repo /path/to/InvDN --result_dir results/align
 
 The official InvNet, ResBlock and losses are imported from the given checkout at run
 time; its random weights are converted with tools/convert_torch_weights.py. Both
@@ -18,6 +18,8 @@ import argparse
 import contextlib
 import copy
 import importlib
+import importlib.util
+from importlib.machinery import PathFinder
 import os
 import sys
 import time
@@ -26,16 +28,15 @@ from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..')))
+import paddle
+from reprod_log import ReprodDiffHelper, ReprodLogger
 
-import paddle  # noqa: E402
-from reprod_log import ReprodDiffHelper, ReprodLogger  # noqa: E402
-
-from config import load_config  # noqa: E402
-from losses import InvDNLoss  # noqa: E402
-from networks.InvDN_model import build_invnet  # noqa: E402
-from tools.convert_torch_weights import convert_state_dict  # noqa: E402
-from utils.trainer import build_optimizer  # noqa: E402
+from config import load_config, paper_default
+from engine import cli
+from losses import InvDNLoss
+from networks.InvDN_model import build_invnet
+from tools.convert_torch_weights import convert_state_dict
+from engine.trainer import build_optimizer
 
 Results = Dict[str, Dict[str, np.ndarray]]
 
@@ -76,17 +77,27 @@ def official_codes_dir(repo: str) -> str:
 
 
 def import_official(codes: str) -> SimpleNamespace:
-    """Import the official ``Inv_arch``, ``Subnet_constructor`` and ``loss`` modules."""
-    sys.path.insert(0, codes)
+    """Import the official ``Inv_arch``, ``Subnet_constructor`` and ``loss`` modules.
+
+    The checkout's ``models`` package is loaded from ``codes`` and registered in
+    ``sys.modules`` only while its modules import each other (``sys.path`` is left alone),
+    so no other package called ``models`` can shadow it, nor it another.
+    """
+    spec = PathFinder.find_spec('models', [codes])
+    if spec is None or spec.loader is None:
+        raise ImportError(f'no models package in {codes}')
+    saved = {name: sys.modules.pop(name) for name in list(sys.modules)
+             if name == 'models' or name.startswith('models.')}
     try:
+        package = importlib.util.module_from_spec(spec)
+        sys.modules['models'] = package
+        spec.loader.exec_module(package)
         modules = {name: importlib.import_module(f'models.modules.{name}')
                    for name in ('Inv_arch', 'Subnet_constructor', 'loss')}
     finally:
-        sys.path.remove(codes)
-    for module in modules.values():
-        if not os.path.abspath(module.__file__).startswith(codes):
-            raise ImportError(f'imported {module.__name__} from {module.__file__}, not from '
-                              f'{codes}: another "models" package shadows the checkout')
+        for name in [n for n in sys.modules if n == 'models' or n.startswith('models.')]:
+            del sys.modules[name]
+        sys.modules.update(saved)
     return SimpleNamespace(**modules)
 
 
@@ -181,7 +192,7 @@ def run_torch(official: SimpleNamespace, net, data: Dict[str, np.ndarray], dtype
 
 
 def paper_optimizer(parameters: List[paddle.Tensor], **overrides) -> paddle.optimizer.Adam:
-    """The training optimiser (utils.trainer.build_optimizer) with the paper's settings,
+    """The training optimiser (engine.trainer.build_optimizer) with the paper's settings,
     or with ``train.<key>`` overrides (e.g. ``weight_decay_G=0.5``)."""
     train_cfg = load_config(None, [f'train.{k}={v}' for k, v in overrides.items()]).train
     return build_optimizer(train_cfg, parameters)[0]
@@ -326,18 +337,18 @@ def write_report(path: str, rows: List[dict], settings: str, notes: List[str]) -
 
 
 def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--torch-repo', required=True,
+    parser = cli.make_parser(__doc__)
+    parser.add_argument('--torch_repo', '--torch-repo', dest='torch_repo', required=True,
                         help='official InvDN checkout (github.com/Yang-Liu1082/InvDN) or its codes/')
-    parser.add_argument('--out', default='output/align_torch',
+    parser.add_argument('--result_dir', default='results/align_torch',
                         help='folder for the reprod_log .npy files and report.md')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='allow writing into a non-empty --out folder')
-    parser.add_argument('--block_num', type=int, nargs='+', default=[8, 8],
-                        help='coupling blocks per Haar stage (paper: 8 8)')
+    cli.add_bool_arg(parser, '--overwrite', default=False,
+                     help='allow writing into a non-empty --result_dir')
+    parser.add_argument('--block_num', type=int, nargs='+', default=paper_default('network_G.block_num'),
+                        help='coupling blocks per Haar stage')
     parser.add_argument('--size', type=int, default=64,
                         help='input height and width, a multiple of 4')
-    parser.add_argument('--batch', type=int, default=2, help='batch size')
+    parser.add_argument('--batch_size', type=cli.positive_int, default=2, help='batch size')
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of the official model initialisation and of the inputs')
     return parser.parse_args(argv)
@@ -353,13 +364,13 @@ def main(argv: Sequence[str] = None) -> int:
         sys.exit(f'error: --block_num needs 2 values (scale 4), got {args.block_num}')
     if args.size <= 0 or args.size % 4:
         sys.exit(f'error: --size must be a positive multiple of 4, got {args.size}')
-    if os.path.isdir(args.out) and os.listdir(args.out) and not args.overwrite:
-        sys.exit(f'error: --out {args.out} is not empty; pass --overwrite to write into it')
+    if os.path.isdir(args.result_dir) and os.listdir(args.result_dir) and not args.overwrite:
+        sys.exit(f'error: --result_dir {args.result_dir} is not empty; pass --overwrite to write into it')
     try:
         official = import_official(official_codes_dir(args.torch_repo))
     except (FileNotFoundError, ImportError) as error:
         sys.exit(f'error: {error}')
-    os.makedirs(args.out, exist_ok=True)
+    os.makedirs(args.result_dir, exist_ok=True)
     paddle.set_device('cpu')
     started = time.time()
 
@@ -368,7 +379,7 @@ def main(argv: Sequence[str] = None) -> int:
                                          list(args.block_num), 2)
     paddle_net = build_invnet(3, 3, args.block_num, 4)
     state = convert_state_dict(torch_net.state_dict(), paddle_net, source='official model')
-    data = make_data(args.batch, args.size, paddle_net.latent_channels, args.seed)
+    data = make_data(args.batch_size, args.size, paddle_net.latent_channels, args.seed)
 
     runs = {'paddle': run_paddle(state, args.block_num, data),
             'torch': run_torch(official, torch_net, data, torch.float32),
@@ -379,13 +390,13 @@ def main(argv: Sequence[str] = None) -> int:
     runs['torch_fp64']['optimizer'] = semantics['exact']['torch']
     for name, results in runs.items():
         for stage, values in results.items():
-            save_logger(args.out, stage, name, values)
+            save_logger(args.result_dir, stage, name, values)
 
     rows, failed = [], []
     for stage, (metric, threshold) in THRESHOLDS.items():
-        diff = compare_files(args.out, stage, 'paddle', 'torch')
-        floor = compare_files(args.out, stage, 'torch', 'torch_fp64')
-        vs_fp64 = compare_files(args.out, stage, 'paddle', 'torch_fp64')
+        diff = compare_files(args.result_dir, stage, 'paddle', 'torch')
+        floor = compare_files(args.result_dir, stage, 'torch', 'torch_fp64')
+        vs_fp64 = compare_files(args.result_dir, stage, 'paddle', 'torch_fp64')
         worst_key = max(diff, key=lambda k: diff[k][metric])
         value = worst(diff, metric)
         passed = value <= threshold
@@ -404,7 +415,7 @@ def main(argv: Sequence[str] = None) -> int:
     norms = [float(runs['torch']['train_losses'][f'grad_norm_step{s + 1}'])
              for s in range(TRAIN_STEPS)]
     settings = (f'Official code: {official_codes_dir(args.torch_repo)}; inputs '
-                f'{args.batch}x3x{args.size}x{args.size}, block_num {args.block_num}, seed '
+                f'{args.batch_size}x3x{args.size}x{args.size}, block_num {args.block_num}, seed '
                 f'{args.seed}; {TRAIN_STEPS} steps of Adam(lr {PAPER_TRAIN.lr_G}, betas '
                 f'{PAPER_TRAIN.beta1}/{PAPER_TRAIN.beta2}, weight decay '
                 f'{PAPER_TRAIN.weight_decay_G}) with clipping by global norm '
@@ -429,11 +440,11 @@ def main(argv: Sequence[str] = None) -> int:
     ]
     if failed:
         notes.append('- FAILED: ' + '; '.join(failed))
-    report = os.path.join(args.out, 'report.md')
+    report = os.path.join(args.result_dir, 'report.md')
     write_report(report, rows, settings, notes)
     with open(report, encoding='utf-8') as handle:
         print(handle.read())
-    print(f'report and reprod_log files written to {args.out}')
+    print(f'report and reprod_log files written to {args.result_dir}')
     return 1 if failed else 0
 
 

@@ -1,7 +1,7 @@
 """Convert official PyTorch InvDN weights (.pth) into a Paddle state dict (.pdparams).
 
-    python tools/convert_torch_weights.py --src InvDN_ResUnit_x4.pth \\
-        --dst pretrained/InvDN_ResUnit_x4.pdparams
+    python -m tools.convert_torch_weights --input InvDN_ResUnit_x4.pth \\
+        --output pretrained/InvDN_ResUnit_x4.pdparams
 
 The official parameter names are kept (networks.InvNet uses the same ones), so the
 conversion is a name/shape check plus a tensor copy; Conv2d weights have the same
@@ -9,18 +9,16 @@ conversion is a name/shape check plus a tensor copy; Conv2d weights have the sam
 """
 import argparse
 import os
-import sys
 from typing import Any, Dict, Mapping, Sequence
 
 import numpy as np
+import paddle
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..')))
-
-import paddle  # noqa: E402
-
-from networks.InvDN_model import build_invnet  # noqa: E402
-from utils.checkpoint import (WeightsError, atomic_save, compare_state_dicts,  # noqa: E402
-                              describe_mismatch, extract_state_dict, load_weights)
+from config import paper_default
+from engine import cli
+from networks.InvDN_model import build_invnet
+from utils.checkpoint import (WeightsError, atomic_save, compare_state_dicts, describe_mismatch,
+                              extract_state_dict, load_weights)
 
 
 def _to_float32(value: Any) -> np.ndarray:
@@ -51,7 +49,7 @@ def load_torch_file(path: str) -> Any:
     import torch
 
     if not os.path.isfile(path):
-        raise FileNotFoundError(f'--src {path}: file not found')
+        raise FileNotFoundError(f'--input {path}: file not found')
     try:
         return torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as error:
@@ -59,12 +57,13 @@ def load_torch_file(path: str) -> Any:
                            f'weights_only=True refused it: {error})') from error
 
 
-def convert_file(src: str, dst: str, block_num: Sequence[int] = (8, 8), scale: int = 4,
+def convert_file(src: str, dst: str, block_num: Sequence[int] = paper_default('network_G.block_num'),
+                 scale: int = paper_default('scale'),
                  overwrite: bool = False) -> int:
     """Convert ``src`` into ``dst`` for ``build_invnet(3, 3, block_num, scale)``; returns the
     number of tensors written. The written file is loaded back into a fresh model as a check."""
     if os.path.exists(dst) and not overwrite:
-        raise FileExistsError(f'--dst {dst} exists; pass --overwrite to replace it')
+        raise FileExistsError(f'--output {dst} exists; pass --overwrite to replace it')
     model = build_invnet(3, 3, block_num, scale)
     state = convert_state_dict(load_torch_file(src), model, source=src)
     atomic_save({key: paddle.to_tensor(value) for key, value in state.items()}, dst)
@@ -73,14 +72,14 @@ def convert_file(src: str, dst: str, block_num: Sequence[int] = (8, 8), scale: i
 
 
 def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--src', required=True, help='official PyTorch weights (.pth)')
-    parser.add_argument('--dst', required=True, help='output Paddle weights (.pdparams)')
-    parser.add_argument('--block_num', type=int, nargs='+', default=[8, 8],
-                        help='coupling blocks per Haar stage (network_G.block_num; paper: 8 8)')
-    parser.add_argument('--scale', type=int, default=4,
-                        help='total downsampling factor (network_G.scale; paper: 4)')
-    parser.add_argument('--overwrite', action='store_true', help='replace --dst if it exists')
+    parser = cli.make_parser(__doc__)
+    parser.add_argument('--input', required=True, help='official PyTorch weights (.pth)')
+    parser.add_argument('--output', required=True, help='output Paddle weights (.pdparams)')
+    parser.add_argument('--block_num', type=int, nargs='+', default=paper_default('network_G.block_num'),
+                        help='coupling blocks per Haar stage (network_G.block_num)')
+    parser.add_argument('--scale', type=int, default=paper_default('scale'),
+                        help='total downsampling factor (network_G.scale)')
+    cli.add_bool_arg(parser, '--overwrite', default=False, help='replace --output if it exists')
     return parser.parse_args(argv)
 
 
@@ -88,12 +87,12 @@ def main(argv: Sequence[str] = None) -> None:
     args = parse_args(argv)
     paddle.set_device('cpu')
     try:
-        count = convert_file(args.src, args.dst, args.block_num, args.scale, args.overwrite)
+        count = convert_file(args.input, args.output, args.block_num, args.scale, args.overwrite)
     except ImportError:
-        sys.exit('error: reading .pth files needs PyTorch: pip install -r requirements-torch.txt')
+        cli.fail('reading .pth files needs PyTorch: pip install -r requirements-torch.txt')
     except (WeightsError, FileNotFoundError, FileExistsError, ValueError) as error:
-        sys.exit(f'error: {error}')
-    print(f'wrote {count} tensors to {args.dst}')
+        cli.fail(error)
+    print(f'wrote {count} tensors to {args.output}')
 
 
 if __name__ == '__main__':

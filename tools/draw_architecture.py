@@ -4,9 +4,8 @@ The figure follows the paper's Fig. 2: the forward pass splits a noisy image int
 clean low-resolution image (LR) and a noisy high-frequency latent; the reverse pass
 replaces that latent by a fresh z ~ N(0, I) and inverts the same blocks.
 
-    python tools/draw_architecture.py [--out docs/invdn_architecture.png] [--dpi 150]
+    python -m tools.draw_architecture [--output docs/invdn_architecture.png] [--dpi 150]
 """
-import argparse
 from pathlib import Path
 from typing import Tuple
 
@@ -15,6 +14,8 @@ import matplotlib
 matplotlib.use('Agg')  # no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+
+from engine import cli  # noqa: E402
 
 Point = Tuple[float, float]
 
@@ -111,14 +112,14 @@ def draw(out: Path, dpi: int) -> None:
     plt.close(fig)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--out', type=Path, default=Path('docs/invdn_architecture.png'),
-                        help='output PNG file (default: docs/invdn_architecture.png)')
+def main(argv=None) -> None:
+    parser = cli.make_parser(__doc__)
+    parser.add_argument('--output', type=Path, default=Path('docs/invdn_architecture.png'),
+                        help='output PNG file')
     parser.add_argument('--dpi', type=int, default=150, help='resolution in dots per inch')
-    args = parser.parse_args()
-    draw(args.out, args.dpi)
-    print(f'wrote {args.out}')
+    args = parser.parse_args(argv)
+    draw(args.output, args.dpi)
+    print(f'wrote {args.output}')
 
 
 if __name__ == '__main__':

@@ -2,33 +2,29 @@
 
 Writes the layouts the project reads, so every step runs without the real SIDD:
 
-* ``medium``:    a SIDD-Medium-like source tree ``OUT/Data/<scene>/<id>_{GT,NOISY}_SRGB_010.PNG``
+* ``medium``:    a SIDD-Medium-like source tree ``RESULT_DIR/Data/<scene>/<id>_{GT,NOISY}_SRGB_010.PNG``
                  (input of generate_patches_sidd.py);
-* ``patches``:   training patch folders ``OUT/{GT,Noisy,LQ}/0_<k>.PNG``;
-* ``mat``:       ``OUT/ValidationGtBlocksSrgb.mat`` and ``OUT/ValidationNoisyBlocksSrgb.mat``
+* ``patches``:   training patch folders ``RESULT_DIR/{GT,Noisy,LQ}/0_<k>.PNG``;
+* ``mat``:       ``RESULT_DIR/ValidationGtBlocksSrgb.mat`` and ``RESULT_DIR/ValidationNoisyBlocksSrgb.mat``
                  (uint8 [images, blocks, size, size, 3], MATLAB v5 or v7.3/HDF5; input of
                  extract_valid_patches_sidd.py);
-* ``sidd_mini``: ``OUT/train_mini/{GT,Noisy,LQ}`` and ``OUT/val_mini/{GT,Noisy}``, the layout of
+* ``sidd_mini``: ``RESULT_DIR/train_mini/{GT,Noisy,LQ}`` and ``RESULT_DIR/val_mini/{GT,Noisy}``, the layout of
                  the real SIDD_mini used by TIPC.
 
 Noise is signal dependent, as in a camera: the sRGB gamma is undone, Poisson shot noise and
 Gaussian read noise are added in linear space with a seeded level, and the gamma is re-applied.
 """
-import argparse
 import os
-import sys
 from functools import lru_cache
 from typing import List, Tuple
 
 import cv2
 import numpy as np
 
-if __package__ in (None, ''):
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from extract_valid_patches_sidd import MAT_KEYS  # noqa: E402
-from utils.image_io import write_image  # noqa: E402
-from utils.matlab_imresize import imresize  # noqa: E402
+from dataloaders.sidd_mat import MAT_KEYS
+from engine import cli
+from utils.image_io import write_image
+from utils.matlab_imresize import imresize
 
 PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket', 'immunohistochemistry', 'hubble_deep_field',
           'retina', 'stereo_motorcycle')
@@ -175,10 +171,10 @@ def make_sidd_mini(out_dir: str, train_pairs: int = 10, train_size: int = 512, v
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.make_parser(__doc__)
     parser.add_argument('--layout', required=True, choices=('medium', 'patches', 'mat', 'sidd_mini'),
                         help='which layout to write (see above)')
-    parser.add_argument('--out', required=True, help='output folder (must be empty or absent)')
+    parser.add_argument('--result_dir', required=True, help='output folder (must be empty or absent)')
     parser.add_argument('--num', type=int, default=None,
                         help='scenes (medium), pairs (patches), images (mat) or train pairs (sidd_mini); '
                              'defaults: 4, 10, 2, 10')
@@ -191,18 +187,18 @@ def main(argv=None) -> None:
     parser.add_argument('--seed', type=int, default=0, help='random seed (scene choice and noise)')
     args = parser.parse_args(argv)
 
-    if os.path.isdir(args.out) and os.listdir(args.out):
-        parser.error(f'output folder {args.out} is not empty; choose a new one')
+    if os.path.isdir(args.result_dir) and os.listdir(args.result_dir):
+        cli.fail(f'result folder {args.result_dir} is not empty; it is left untouched: choose a new one')
     if args.layout == 'medium':
         height = args.size or 600
-        make_medium_tree(os.path.join(args.out, 'Data'), args.num or 4, height, height * 4 // 3, args.seed)
+        make_medium_tree(os.path.join(args.result_dir, 'Data'), args.num or 4, height, height * 4 // 3, args.seed)
     elif args.layout == 'patches':
-        make_patch_folders(args.out, args.num or 10, args.size or 512, args.seed)
+        make_patch_folders(args.result_dir, args.num or 10, args.size or 512, args.seed)
     elif args.layout == 'mat':
-        make_validation_mat(args.out, args.num or 2, args.blocks, args.size or 256, args.seed, args.mat_format)
+        make_validation_mat(args.result_dir, args.num or 2, args.blocks, args.size or 256, args.seed, args.mat_format)
     else:
-        make_sidd_mini(args.out, train_pairs=args.num or 10, train_size=args.size or 512, seed=args.seed)
-    print(f'wrote the {args.layout} layout to {args.out}')
+        make_sidd_mini(args.result_dir, train_pairs=args.num or 10, train_size=args.size or 512, seed=args.seed)
+    print(f'wrote the {args.layout} layout to {args.result_dir}')
 
 
 if __name__ == '__main__':

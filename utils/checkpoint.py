@@ -1,26 +1,36 @@
-"""Weights and checkpoints: one loader for every script, one atomic writer.
+"""The checkpoint format: what a weights file or a training checkpoint holds, read and written here only.
 
-A file may hold a bare state dict (official weights converted by
-tools/convert_torch_weights.py, earlier Paddle reproductions) or a training
-checkpoint with the weights under ``state_dict``. Prefixes added by data-parallel
-wrappers (``module.``, ``_layers.``) are removed.
+A weights file holds a bare state dict (official weights converted by
+tools/convert_torch_weights.py, earlier Paddle reproductions) or a training checkpoint,
+a dict with the weights under ``state_dict`` and the keys of ``training_checkpoint``.
+Prefixes added by data-parallel wrappers (``module.``, ``_layers.``) are removed.
+Files are written atomically (``atomic_save``).
 """
 import os
 import tempfile
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import paddle
 
 WRAPPER_PREFIXES = ('module.', '_layers.')
+OFFICIAL_WEIGHTS = 'https://github.com/Yang-Liu1082/InvDN/tree/main/pretrained'
 HOW_TO_GET_WEIGHTS = (
-    'Train a model (python train_denoising_1card.py), or convert the official PyTorch weights '
-    'with: python tools/convert_torch_weights.py --src InvDN_ResUnit_x4.pth '
-    '--dst pretrained/InvDN_ResUnit_x4.pdparams')
+    f'The official weights (InvDN_ResUnit_x4.pth) are published in the official repository\'s '
+    f'pretrained/ folder ({OFFICIAL_WEIGHTS}); convert them with: python -m '
+    'tools.convert_torch_weights --src InvDN_ResUnit_x4.pth --dst pretrained/InvDN_ResUnit_x4.pdparams '
+    '(or train a model: python train_denoising_1card.py)')
+# What a training checkpoint holds besides ``best_psnr`` and ``history``.
+TRAINING_KEYS = ('state_dict', 'optimizer', 'lr_scheduler', 'iter', 'rng_states', 'config')
+NETWORK_KEYS = ('in_nc', 'out_nc', 'block_num', 'scale')
 
 
 class WeightsError(ValueError):
     """A weights file does not match the model."""
+
+
+class CheckpointError(ValueError):
+    """A file is not a usable training checkpoint."""
 
 
 def strip_wrapper_prefixes(state: Mapping[str, Any]) -> Dict[str, Any]:
@@ -85,6 +95,42 @@ def load_weights(model: paddle.nn.Layer, path: str, content: Any = None) -> None
     if missing or unexpected or mismatched:
         raise WeightsError(describe_mismatch(path, missing, unexpected, mismatched))
     model.set_state_dict(state)
+
+
+def saved_network_options(content: Any) -> Dict[str, Any]:
+    """``network_G`` options stored in a training checkpoint's ``config`` (empty when none)."""
+    config = content.get('config') if isinstance(content, Mapping) else None
+    network = config.get('network_G') if isinstance(config, Mapping) else None
+    if not isinstance(network, Mapping):
+        return {}
+    return {key: network[key] for key in NETWORK_KEYS if key in network}
+
+
+def training_checkpoint(state_dict: Mapping[str, Any], optimizer: Mapping[str, Any],
+                        lr_scheduler: Mapping[str, Any], iteration: int, best_psnr: float,
+                        rng_states: List[Dict[str, Any]], config: Dict[str, Any],
+                        history: Dict[str, Any]) -> Dict[str, Any]:
+    """Everything a resumed run needs: weights, Adam state, schedule position, iteration,
+    best validation PSNR, every rank's RNG states, the configuration and the logged curves."""
+    return {'state_dict': state_dict, 'optimizer': optimizer, 'lr_scheduler': lr_scheduler,
+            'iter': iteration, 'best_psnr': best_psnr, 'rng_states': rng_states,
+            'config': config, 'history': history}
+
+
+def read_training_checkpoint(path: str) -> Dict[str, Any]:
+    """A training checkpoint written by ``training_checkpoint``, with its weights unwrapped."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f'checkpoint not found: {path}')
+    state = paddle.load(path)
+    absent = [key for key in TRAINING_KEYS if not isinstance(state, Mapping) or key not in state]
+    if absent:
+        raise CheckpointError(f'{path} is not a training checkpoint (no {absent}); to start '
+                              'from its weights use -o path.pretrain_model_G=PATH instead')
+    state = dict(state)
+    state['state_dict'] = extract_state_dict(state, path)
+    state.setdefault('best_psnr', float('-inf'))
+    state.setdefault('history', None)
+    return state
 
 
 def atomic_save(obj: Any, path: str) -> None:

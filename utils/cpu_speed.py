@@ -37,10 +37,17 @@ def cpu_info() -> Dict[str, str]:
     return info
 
 
+def available_cpu_cores() -> int:
+    """Cores this process may run on (respects taskset/cgroup affinity)."""
+    if hasattr(os, 'sched_getaffinity'):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def default_threads() -> int:
     """Available cores, shared among the processes ``paddle.distributed.launch`` started
     on this machine (PADDLE_LOCAL_SIZE), so that they do not oversubscribe the CPU."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+    cores = available_cpu_cores()
     local_processes = int(os.environ.get('PADDLE_LOCAL_SIZE', '1') or 1)
     return max(1, cores // max(1, local_processes))
 

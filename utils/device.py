@@ -22,3 +22,8 @@ def select_device(requested: str = 'auto') -> str:
     device = 'gpu' if requested == 'gpu' or (requested == 'auto' and gpu_available()) else 'cpu'
     paddle.set_device(device)
     return device
+
+
+def on_gpu() -> bool:
+    """Whether Paddle's current device is a GPU."""
+    return paddle.get_device().startswith('gpu')

@@ -1,6 +1,4 @@
 """Run a function over many tasks, in worker processes when asked, with a progress bar."""
-import argparse
-import os
 from multiprocessing import Pool
 from typing import Callable, Iterator, Sequence, TypeVar
 
@@ -27,8 +25,3 @@ def map_with_progress(function: Callable[[Task], Result], tasks: Sequence[Task],
                 progress.update()
                 yield result
 
-
-def add_num_workers_arg(parser: argparse.ArgumentParser) -> None:
-    """--num_workers for ``map_with_progress`` (default: every core)."""
-    parser.add_argument('--num_workers', type=int, default=os.cpu_count() or 1,
-                        help='parallel processes (0 or 1: run in this process) (default: all cores)')

@@ -26,12 +26,13 @@ from tqdm import tqdm
 from config import Config, experiment_dir, save_config
 from dataloaders import create_dataset
 from dataloaders.sampler import ResumableBatchSampler
+from engine.denoise import DenoiseOptions, DygraphBackend
+from engine.evaluate import EvalResult, evaluate_pairs
 from losses import InvDNLoss
 from networks import InvNet, build_invnet
-from utils.checkpoint import (atomic_save, compare_state_dicts, describe_mismatch,
-                              extract_state_dict, load_weights)
+from utils.checkpoint import (CheckpointError, atomic_save, compare_state_dicts, describe_mismatch,
+                              load_weights, read_training_checkpoint, training_checkpoint)
 from utils.device import select_device
-from utils.evaluate import EvalResult, evaluate_pairs
 from utils.logging_utils import ScalarWriter, close_logger, plot_training_curves, setup_logger
 
 LATEST = 'model_latest.pdparams'
@@ -144,14 +145,11 @@ def validate(net: InvNet, val_set: paddle.io.Dataset, cfg: Config) -> EvalResult
     weights) and the Paddle RNG is restored afterwards: validating never alters training.
     """
     paddle_state = paddle.get_rng_state()
-    net.eval()
     try:
-        with paddle.no_grad():
-            return evaluate_pairs(net, validation_pairs(val_set), mc_samples=1,
-                                  self_ensemble=False, crop_border=cfg.scale,
-                                  seed=cfg.train.manual_seed, progress=False)
+        return evaluate_pairs(DygraphBackend(net), validation_pairs(val_set),
+                              DenoiseOptions(seed=cfg.train.manual_seed), crop_border=cfg.scale,
+                              progress=False)
     finally:
-        net.train()
         paddle.set_rng_state(paddle_state)
 
 
@@ -206,15 +204,11 @@ class Trainer:
 
     def _resume(self, path: str) -> List[str]:
         """Restore weights, Adam state, schedule, counters and RNG streams; return notes to log."""
-        if not os.path.isfile(path):
-            raise TrainingError(f'path.resume_state: checkpoint not found: {path}')
-        state = paddle.load(path)
-        absent = [key for key in ('state_dict', 'optimizer', 'lr_scheduler', 'iter', 'rng_states')
-                  if not isinstance(state, dict) or key not in state]
-        if absent:
-            raise TrainingError(f'{path} is not a training checkpoint (no {absent}); to start '
-                                'from its weights use -o path.pretrain_model_G=PATH instead')
-        weights = extract_state_dict(state, path)
+        try:
+            state = read_training_checkpoint(path)
+        except CheckpointError as err:
+            raise TrainingError(f'path.resume_state: {err}') from None
+        weights = state['state_dict']
         mismatch = compare_state_dicts(self.net.state_dict(), weights)
         if any(mismatch):
             raise TrainingError(describe_mismatch(path, *mismatch)
@@ -231,8 +225,8 @@ class Trainer:
         self.optimizer.set_state_dict(state['optimizer'])
         self.scheduler.set_state_dict(state['lr_scheduler'])
         self.iteration = int(state['iter'])
-        self.best_psnr = float(state.get('best_psnr', -math.inf))
-        self.history = state.get('history', self.history)
+        self.best_psnr = float(state['best_psnr'])
+        self.history = state['history'] or self.history
         notes = [f'Resumed from {path} at iteration {self.iteration}']
         rng_states = state['rng_states']
         if len(rng_states) == self.world_size:
@@ -240,7 +234,7 @@ class Trainer:
         else:
             notes.append(f'WARNING: {path} was written by {len(rng_states)} processes and this '
                          f'run has {self.world_size}: RNG streams restart from the seed')
-        changes = config_changes(state.get('config', {}), self.cfg.to_dict())
+        changes = config_changes(state['config'], self.cfg.to_dict())
         if changes:
             notes.append('WARNING: configuration differs from the checkpoint: '
                          + '; '.join(changes))
@@ -277,10 +271,9 @@ class Trainer:
             close_logger(self.val_logger)
 
     def checkpoint(self, rng_states: List[Dict[str, Any]]) -> Dict[str, Any]:
-        return {'state_dict': self.net.state_dict(), 'optimizer': self.optimizer.state_dict(),
-                'lr_scheduler': self.scheduler.state_dict(), 'iter': self.iteration,
-                'best_psnr': self.best_psnr, 'rng_states': rng_states,
-                'config': self.cfg.to_dict(), 'history': self.history}
+        return training_checkpoint(self.net.state_dict(), self.optimizer.state_dict(),
+                                   self.scheduler.state_dict(), self.iteration, self.best_psnr,
+                                   rng_states, self.cfg.to_dict(), self.history)
 
     def _gather_rng_states(self) -> List[Dict[str, Any]]:
         if self.world_size == 1:
@@ -288,6 +281,21 @@ class Trainer:
         states: List[Dict[str, Any]] = []
         dist.all_gather_object(states, rng_state())
         return states
+
+    def _check_ranks_agree(self) -> str:
+        """Data parallel keeps the weights of every rank identical; the checkpoint holds rank
+        0's, so a divergence would go unnoticed. Compares one float64 checksum per rank."""
+        if self.world_size == 1:
+            return ''
+        local = paddle.stack([p.astype('float64').abs().sum() for p in self.net.parameters()]).sum()
+        checksums: List[paddle.Tensor] = []
+        dist.all_gather(checksums, local.reshape([1]))
+        values = [float(c.numpy()[0]) for c in checksums]
+        if len(set(values)) != 1:
+            raise TrainingError(f'the weights of the {self.world_size} ranks differ at iteration '
+                                f'{self.iteration} (checksums {values}); the checkpoint would '
+                                'hold only rank 0\'s')
+        return f' (weights identical on all {self.world_size} ranks)'
 
     def step(self, batch: Dict[str, Any]) -> Dict[str, float]:
         """One optimisation step; returns the loss terms (averaged over the cards).
@@ -365,7 +373,8 @@ class Trainer:
         save_now = it % cfg.logger.save_checkpoint_freq == 0 or it == cfg.train.niter
         if not (validate_now or save_now):
             return
-        rng_states = self._gather_rng_states()  # collective: every rank takes part
+        rng_states = self._gather_rng_states()  # collectives: every rank takes part
+        ranks_note = self._check_ranks_agree() if save_now else ''
         if not self.is_main:
             return
         if validate_now:
@@ -386,7 +395,7 @@ class Trainer:
         if save_now:
             path = os.path.join(self.models_dir, LATEST)
             atomic_save(self.checkpoint(rng_states), path)
-            self.logger.info(f'Saved {path} at iteration {it}')
+            self.logger.info(f'Saved {path} at iteration {it}{ranks_note}')
 
 
 def train(cfg: Config, resume: bool = False) -> None:

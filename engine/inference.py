@@ -1,25 +1,20 @@
-"""Paddle Inference predictor for the exported single-forward InvDN (export_model.py).
+"""Paddle Inference: the back end that runs the exported program (export_model.py).
 
-The program takes ``noisy [N, 3, H, W]`` and ``z [N, latent_channels - 3, H/4, W/4]``
-and returns the denoised ``[N, 3, H, W]``. On CPU it runs through oneDNN with IR
-optimisation on, which is several times faster than Paddle's native CPU kernels
-(benchmarks/README.md). On Paddle 3.3.1 one oneDNN fusion pass crashes on this
-network, so it is removed. ``predictor_passes`` gives the same speed to
-``utils.denoise`` by exporting a model's forward and reverse passes on the fly.
+On CPU the predictor runs through oneDNN with IR optimisation on, several times faster
+than Paddle's native CPU kernels (benchmarks/README.md). On Paddle 3.3.1 one oneDNN
+fusion pass crashes on this network, so it is removed.
 """
 import os
-import tempfile
 import warnings
 from pathlib import Path
-from typing import Iterable, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 import paddle
 import paddle.inference as paddle_infer
-from paddle.static import InputSpec
 
-from networks.InvDN_model import InvNet
-from utils.denoise import InvertiblePasses
+from engine.contract import read_contract
+from utils.cpu_speed import available_cpu_cores
 
 MODEL_PREFIX = 'model'
 PRECISIONS = ('fp32', 'bf16')
@@ -83,13 +78,6 @@ def bf16_supported() -> bool:
     return onednn_available() and bool(paddle.base.core.supports_bfloat16())
 
 
-def available_cpu_cores() -> int:
-    """Cores this process may run on (respects taskset/cgroup affinity)."""
-    if hasattr(os, 'sched_getaffinity'):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def _configure_cpu(config: paddle_infer.Config, precision: str, cpu_threads: int) -> None:
     # Paddle Inference defaults to 1 math thread; use every available core.
     config.set_cpu_math_library_num_threads(cpu_threads)
@@ -142,80 +130,25 @@ def create_predictor(model_dir: str, use_gpu: bool = False, precision: str = 'fp
     return paddle_infer.create_predictor(config)
 
 
-def _check_inputs(noisy: np.ndarray, z: np.ndarray) -> None:
-    for name, array in (('noisy', noisy), ('z', z)):
-        if array.ndim != 4:
-            raise ValueError(f'{name} must be a 4-D NCHW array, got shape {array.shape}')
-    n, _, h, w = noisy.shape
-    if z.shape[0] != n:
-        raise ValueError(f'noisy and z must have the same batch size, got {noisy.shape} and {z.shape}')
-    if z.shape[2] == 0 or h % z.shape[2] or w != z.shape[3] * (h // z.shape[2]):
-        raise ValueError(f'z must be at the latent resolution of noisy (H/4 x W/4 for the '
-                         f'paper model), got noisy {noisy.shape} and z {z.shape}; pad noisy '
-                         'to a multiple of 4 first')
+class PaddleInferenceBackend:
+    """The exported program in ``model_dir``, run by a Paddle Inference predictor
+    (a back end of engine.denoise)."""
+    name = 'paddle-inference'
 
+    def __init__(self, model_dir: str, use_gpu: bool = False, precision: str = 'fp32',
+                 cpu_threads: Optional[int] = None):
+        self.predictor = create_predictor(model_dir, use_gpu=use_gpu, precision=precision,
+                                          cpu_threads=cpu_threads)
+        self.geometry = read_contract(model_dir)
+        names = self.predictor.get_input_names()
+        # Fed by the export's InputSpec names when present, else by position.
+        self.input_names = ['noisy', 'z'] if set(names) == {'noisy', 'z'} else names
 
-def _run(predictor: paddle_infer.Predictor, names: Iterable[str], arrays: Iterable[np.ndarray]) -> np.ndarray:
-    for name, array in zip(names, arrays):
-        handle = predictor.get_input_handle(name)
-        handle.reshape(list(array.shape))
-        handle.copy_from_cpu(np.ascontiguousarray(array, dtype=np.float32))
-    predictor.run()
-    return predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
-
-
-def run_predictor(predictor: paddle_infer.Predictor, noisy: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """Denoise ``noisy`` (float32 NCHW in [0, 1], H and W multiples of 4) with latent ``z``."""
-    noisy, z = np.asarray(noisy), np.asarray(z)
-    _check_inputs(noisy, z)
-    names = predictor.get_input_names()
-    # Feed by the export's InputSpec names when present, else by position.
-    order = ['noisy', 'z'] if set(names) == {'noisy', 'z'} else names
-    return _run(predictor, order, (noisy, z))
-
-
-class _OnePass(paddle.nn.Layer):
-    """One direction of an InvNet as a layer of its own, to export it as a program."""
-
-    def __init__(self, net: InvNet, rev: bool):
-        super().__init__()
-        self.net = net
-        self.rev = rev
-
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        # InvNet.forward explicitly: subclasses such as InvNetOneForward override forward().
-        return InvNet.forward(self.net, x, rev=self.rev)
-
-
-def predictor_passes(model: InvNet, use_gpu: bool = False,
-                     cpu_threads: Optional[int] = None) -> InvertiblePasses:
-    """``model``'s forward and reverse passes through Paddle Inference, for utils.denoise.
-
-    Both passes are exported (dynamic N, H, W) to a temporary directory and loaded as
-    predictors; the results equal the dygraph passes to float32 rounding (about 1e-5).
-    Exporting and loading take seconds (about 15 s for the paper model on 2 cores); the
-    passes then run several times faster than dygraph on CPU, so this pays off from a
-    few images (or Monte-Carlo samples) on.
-    """
-    channels = {False: model.channel_in, True: model.latent_channels}
-    predictors = {}
-    was_training = model.training
-    model.eval()
-    with tempfile.TemporaryDirectory(prefix='invdn_passes_') as workdir:
-        for rev, channel in channels.items():
-            model_dir = os.path.join(workdir, 'reverse' if rev else 'forward')
-            spec = [InputSpec([None, channel, None, None], 'float32', 'x')]
-            program = paddle.jit.to_static(_OnePass(model, rev), input_spec=spec, full_graph=True)
-            paddle.jit.save(program, os.path.join(model_dir, MODEL_PREFIX))
-            # The predictor holds program and weights in memory: the files can go.
-            predictors[rev] = create_predictor(model_dir, use_gpu=use_gpu, cpu_threads=cpu_threads)
-    if was_training:
-        model.train()
-
-    def as_pass(predictor: paddle_infer.Predictor):
-        names = predictor.get_input_names()
-        return lambda x: paddle.to_tensor(_run(predictor, names, [x.numpy()]))
-
-    return InvertiblePasses(forward=as_pass(predictors[False]), reverse=as_pass(predictors[True]),
-                            channel_in=model.channel_in, channel_out=model.channel_out,
-                            latent_channels=model.latent_channels, size_multiple=model.size_multiple)
+    def restore(self, noisy: np.ndarray, z: np.ndarray) -> np.ndarray:
+        for name, array in zip(self.input_names, (noisy, z)):
+            handle = self.predictor.get_input_handle(name)
+            handle.reshape(list(array.shape))
+            handle.copy_from_cpu(np.ascontiguousarray(array, dtype=np.float32))
+        self.predictor.run()
+        output = self.predictor.get_output_handle(self.predictor.get_output_names()[0])
+        return output.copy_to_cpu()

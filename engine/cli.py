@@ -1,0 +1,297 @@
+"""The command-line dialect of every script: one spelling per thing, shown defaults.
+
+Spellings: ``--input`` (an image or a folder), ``--gt_dir``, ``--result_dir``,
+``--batch_size``, ``--device``, ``--seed``, ``--weights``, ``--overwrite``, ``--verbose``;
+booleans accept ``--flag``, ``--flag True`` and ``--flag False``. The spellings of Paddle's
+TIPC template are aliases where TIPC passes them (``--use-gpu``/``--use_gpu``,
+``--model-dir``, ``--batch-size``, ``--save-inference-dir``). Training scripts take the
+PaddleDetection-style ``-c FILE -o key=value``.
+
+Nothing here imports Paddle, so ``--help`` answers at once; ``prepare_process`` sets the
+process up before the first Paddle import.
+"""
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING, Any, Dict, List, NoReturn, Optional, Sequence
+
+from config import Config, load_config, paper_default
+from utils.console import quiet_paddle
+from utils.cpu_speed import configure_cpu
+
+if TYPE_CHECKING:
+    from engine.denoise import DenoiseOptions
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_WEIGHTS = 'pretrained/InvDN_ResUnit_x4.pdparams'
+DEVICES = ('auto', 'gpu', 'cpu')
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's layout and ends every flag's help with its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ''
+        if '(default:' in text or action.default is argparse.SUPPRESS:
+            return text
+        if action.required:
+            return f'{text} (required)'
+        default = action.default
+        if isinstance(default, (list, tuple)):
+            default = ' '.join(str(v) for v in default)
+        return f'{text} (default: {default})'
+
+
+def make_parser(description: str) -> argparse.ArgumentParser:
+    """A parser with the project's help layout and ``--verbose``."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
+    add_bool_arg(parser, '--verbose', default=False,
+                 help="show Paddle's own notices (ccache, glog) on the console")
+    return parser
+
+
+def fail(message: Any) -> NoReturn:
+    """Stop with one line ``error: ...`` and exit status 1."""
+    sys.exit(f'error: {message}')
+
+
+def prepare_process(verbose: bool = False) -> None:
+    """Before the first Paddle op: quiet Paddle's notices, fast CPU math (utils.cpu_speed)."""
+    quiet_paddle(verbose)
+    configure_cpu()
+
+
+def str2bool(value: str) -> bool:
+    """'True'/'False' (and yes/no, 1/0) as TIPC passes booleans."""
+    text = str(value).strip().lower()
+    if text in ('true', 't', 'yes', 'y', '1'):
+        return True
+    if text in ('false', 'f', 'no', 'n', '0'):
+        return False
+    raise argparse.ArgumentTypeError(f'expected True or False, got {value!r}')
+
+
+def add_bool_arg(parser: argparse.ArgumentParser, *names: str, default: bool, help: str) -> None:
+    """A flag usable bare (``--flag``) or with a value (``--flag True|False``)."""
+    parser.add_argument(*names, type=str2bool, nargs='?', const=True, default=default,
+                        metavar='True|False', help=help)
+
+
+def parse_seed(value: str) -> Optional[int]:
+    """An integer seed, or 'none' for a fresh random draw on every run."""
+    if str(value).lower() == 'none':
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be an integer or 'none', got {value!r}") from None
+
+
+def positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f'expected a positive integer, got {value}')
+    return number
+
+
+# ---- groups of flags
+
+def add_io_args(parser: argparse.ArgumentParser, result_dir: str) -> None:
+    """--input, --gt_dir, --result_dir, --overwrite, --batch_size."""
+    parser.add_argument('--input', required=True, help='a noisy image, or a folder of them')
+    parser.add_argument('--gt_dir', default=None,
+                        help='clean images of the same names (a file when --input is a file): '
+                             'PSNR/SSIM per image')
+    parser.add_argument('--result_dir', default=result_dir, help='output folder')
+    add_bool_arg(parser, '--overwrite', default=False, help='replace existing result files')
+    parser.add_argument('--batch_size', '--batch-size', dest='batch_size', type=positive_int,
+                        default=1, help='images of equal size denoised together; results do not '
+                                        'depend on it')
+
+
+def add_device_args(parser: argparse.ArgumentParser) -> None:
+    """--device, and TIPC's --use_gpu/--use-gpu as an alias."""
+    parser.add_argument('--device', choices=DEVICES, default='auto',
+                        help='auto: the GPU when Paddle has one, else the CPU')
+    parser.add_argument('--use_gpu', '--use-gpu', dest='use_gpu', type=str2bool, default=None,
+                        metavar='True|False', help='TIPC spelling: True means --device gpu, '
+                                                   'False --device cpu')
+
+
+def device_from_args(args: argparse.Namespace) -> str:
+    return args.device if args.use_gpu is None else ('gpu' if args.use_gpu else 'cpu')
+
+
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    """--weights, --block_num, --scale."""
+    parser.add_argument('--weights', default=DEFAULT_WEIGHTS,
+                        help='model weights (.pdparams: converted official weights or a training '
+                             'checkpoint)')
+    parser.add_argument('--block_num', type=int, nargs='+', default=None,
+                        help='coupling blocks per downsampling stage (None: from the checkpoint '
+                             "config if saved by our trainer, else the paper's)")
+    parser.add_argument('--scale', type=int, default=None,
+                        help="total downsampling factor, a power of 2 (None: checkpoint config, "
+                             "else the paper's)")
+
+
+def add_backend_args(parser: argparse.ArgumentParser) -> None:
+    """--backend: what runs the network for the denoise routine."""
+    parser.add_argument('--backend', default='auto', choices=('auto', 'dygraph', 'paddle-inference'),
+                        help='paddle-inference: export the model (verified) and run the program '
+                             'with Paddle Inference (oneDNN on CPU: same results to float32 '
+                             'rounding, several times faster, after ~10 s of export); dygraph: '
+                             'the Paddle model directly; auto: paddle-inference on CPU, dygraph '
+                             'on GPU')
+
+
+def add_denoise_args(parser: argparse.ArgumentParser, self_ensemble: bool, tiling: bool = True) -> None:
+    """The options of engine.denoise.DenoiseOptions."""
+    parser.add_argument('--mc_samples', type=positive_int, default=1,
+                        help='latent draws averaged per input and ensemble variant (official '
+                             'MC_test: 16)')
+    add_bool_arg(parser, '--self_ensemble', default=self_ensemble,
+                 help='average over the 8 flips/transposes, one z each: official forward_x8 '
+                      '(with --mc_samples 16: official Multi_forward_x8, 16x slower)')
+    parser.add_argument('--gaussian_scale', type=float, default=1.0,
+                        help='standard deviation of the latent z (1.0 as trained)')
+    parser.add_argument('--seed', type=parse_seed, default=0,
+                        help="latent seed: the same seed gives the same images on every back "
+                             "end; 'none' draws fresh z")
+    if tiling:
+        parser.add_argument('--tile', type=positive_int, default=None,
+                            help='denoise in overlapping tiles of this size, blended smoothly, '
+                                 'to bound memory on large photos (e.g. 512; None: whole image)')
+        parser.add_argument('--tile_overlap', type=positive_int, default=32,
+                            help='overlap between tiles in pixels')
+
+
+def denoise_options(args: argparse.Namespace) -> 'DenoiseOptions':
+    """engine.denoise.DenoiseOptions from the flags of ``add_denoise_args``, checked."""
+    from engine.denoise import DenoiseOptions
+
+    options = DenoiseOptions(mc_samples=args.mc_samples, self_ensemble=args.self_ensemble,
+                             gaussian_scale=args.gaussian_scale, seed=args.seed,
+                             tile=getattr(args, 'tile', None),
+                             tile_overlap=getattr(args, 'tile_overlap', 32))
+    try:
+        options.check()
+    except ValueError as err:
+        fail(err)
+    return options
+
+
+def add_num_workers_arg(parser: argparse.ArgumentParser) -> None:
+    """--num_workers for utils.parallel.map_with_progress."""
+    parser.add_argument('--num_workers', type=int, default=os.cpu_count() or 1,
+                        help='parallel processes (0 or 1: run in this process) (default: all cores)')
+
+
+def add_config_args(parser: argparse.ArgumentParser, default_config: str) -> None:
+    """``-c/--config FILE`` and ``-o/--opt key.sub=value ...`` (the PaddleDetection convention)."""
+    parser.add_argument('-c', '--config', default=default_config,
+                        help='YAML configuration file (a relative path not found here is looked '
+                             'up in the repository)')
+    parser.add_argument('-o', '--opt', nargs='+', action='extend', default=[], metavar='KEY=VALUE',
+                        help='override configuration keys, values parsed as YAML, '
+                             'e.g. -o train.niter=1000 network_G.block_num=[1,1]')
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    path = args.config
+    if path and not os.path.isabs(path) and not os.path.isfile(path) \
+            and os.path.isfile(os.path.join(REPO_ROOT, path)):
+        path = os.path.join(REPO_ROOT, path)
+    return load_config(path, args.opt)
+
+
+# ---- checks made before anything is loaded
+
+def image_files(path: str, flag: str = '--input') -> List[str]:
+    """The images named by a command-line path: one image file, or those in a folder."""
+    from utils.image_io import is_image_file, list_images
+
+    if os.path.isdir(path):
+        files = list_images(path)
+        if not files:
+            fail(f'{flag}: no PNG/JPEG/TIFF/BMP images in {path}')
+        return files
+    if not os.path.isfile(path):
+        fail(f'{flag}: {path} not found')
+    if not is_image_file(path):
+        fail(f'{flag}: {path} is not an image file (expected .png, .jpg, .jpeg, .tif, .tiff or .bmp)')
+    return [path]
+
+
+def check_exists(path: Optional[str], flag: str) -> None:
+    if path is not None and not os.path.exists(path):
+        fail(f'{flag}: {path} not found')
+
+
+def check_new_outputs(paths: Sequence[str], overwrite: bool) -> None:
+    """Refuse to replace existing files unless ``--overwrite``."""
+    existing = [p for p in paths if os.path.exists(p)]
+    if existing and not overwrite:
+        fail(f'{len(existing)} result file(s) already exist, e.g. {existing[0]}; pass --overwrite '
+             'to replace them or choose another --result_dir')
+
+
+def check_weights(path: str) -> None:
+    """The weights file exists; else say where the official weights are and how to convert them."""
+    from utils.checkpoint import HOW_TO_GET_WEIGHTS
+
+    if not os.path.isfile(path):
+        fail(f'weights file not found: {path}. {HOW_TO_GET_WEIGHTS}')
+
+
+# ---- loading
+
+def load_model(args: argparse.Namespace, network_class: Optional[type] = None) -> Any:
+    """Select the device and load ``--weights`` into the network (the single-forward
+    variant by default, which every back end can run); exit with one line when unusable.
+
+    Architecture: ``--block_num``/``--scale``, else the checkpoint's saved config, else the
+    paper's.
+    """
+    from networks import InvNetOneForward, build_invnet
+    from utils.checkpoint import WeightsError, load_weights, load_weights_file, saved_network_options
+    from utils.device import select_device
+
+    check_weights(args.weights)
+    try:
+        select_device(device_from_args(args))
+        content = load_weights_file(args.weights)
+        options: Dict[str, Any] = dict(paper_default('network_G'), **saved_network_options(content))
+        if args.block_num is not None:
+            options['block_num'] = list(args.block_num)
+        if args.scale is not None:
+            options['scale'] = args.scale
+        model = build_invnet(options['in_nc'], options['out_nc'], options['block_num'],
+                             options['scale'], network_class=network_class or InvNetOneForward)
+        load_weights(model, args.weights, content)
+    except WeightsError as err:
+        fail(f'{err}\n(weights of another architecture: pass --block_num/--scale)')
+    except (OSError, ValueError, RuntimeError) as err:
+        fail(err)
+    model.eval()
+    return model
+
+
+def training_main(default_config: str, description: str, argv: Optional[Sequence[str]] = None) -> None:
+    """Parse ``-c/-o/--resume``, train (engine.trainer), exit with one line on an error."""
+    parser = make_parser(description)
+    add_config_args(parser, default_config)
+    add_bool_arg(parser, '--resume', default=False,
+                 help='continue the latest checkpoint of this experiment '
+                      '(<path.experiments_root>/<name>/models/model_latest.pdparams); '
+                      'another checkpoint: -o path.resume_state=PATH')
+    args = parser.parse_args(argv)
+    prepare_process(args.verbose)
+    from config import ConfigError
+    from engine.trainer import TrainingError, train
+    from utils.checkpoint import WeightsError
+
+    try:
+        train(config_from_args(args), resume=args.resume)
+    except (ConfigError, FileNotFoundError, TrainingError, WeightsError) as err:
+        fail(err)

@@ -1,0 +1,86 @@
+"""What a denoising back end takes and gives, and how an exported model states it.
+
+The exported program (export_model.py) takes ``noisy [N, C, H, W]`` and
+``z [K*N, latent_channels - channel_out, H/s, W/s]`` and returns ``[K*N, C, H, W]``, with
+s = ``size_multiple``; ``model_contract.json`` beside it records these numbers so that
+deployment code (infer.py, or a user's) needs nothing else.
+"""
+import json
+import os
+from dataclasses import asdict, dataclass
+from typing import Any, Dict
+
+from config import paper_default
+
+CONTRACT_FILE = 'model_contract.json'
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Channel counts and size multiple of an invertible denoiser."""
+    channel_in: int
+    channel_out: int
+    latent_channels: int
+    size_multiple: int
+
+    @property
+    def z_channels(self) -> int:
+        """Channels of the latent z drawn in place of the high-frequency part."""
+        return self.latent_channels - self.channel_out
+
+    @classmethod
+    def of(cls, net: Any) -> 'Geometry':
+        """The geometry of an ``InvNet``."""
+        return cls(net.channel_in, net.channel_out, net.latent_channels, net.size_multiple)
+
+    @classmethod
+    def paper(cls) -> 'Geometry':
+        """The paper's model, from the configuration schema's defaults."""
+        network = paper_default('network_G')
+        return cls(network['in_nc'], network['out_nc'],
+                   network['in_nc'] * network['scale'] ** 2, network['scale'])
+
+
+def write_contract(model_dir: str, geometry: Geometry, extra: Dict[str, Any]) -> str:
+    """Write ``model_dir/model_contract.json`` atomically; returns its path."""
+    path = os.path.join(model_dir, CONTRACT_FILE)
+    z_shape = [-1, geometry.z_channels, -1, -1]
+    content = {
+        'inputs': [
+            {'name': 'noisy', 'shape': [-1, geometry.channel_in, -1, -1], 'dtype': 'float32',
+             'layout': 'NCHW, RGB', 'value_range': [0.0, 1.0],
+             'note': f'H and W must be multiples of {geometry.size_multiple}: reflect-pad and '
+                     'crop the output back'},
+            {'name': 'z', 'shape': z_shape, 'dtype': 'float32',
+             'distribution': 'standard normal times gaussian_scale (1.0 as trained), i.i.d.',
+             'note': f'spatial size H/{geometry.size_multiple} x W/{geometry.size_multiple}; '
+                     'K*N rows for K draws per image, sample-major (row k*N + n is image n)'},
+        ],
+        'outputs': [
+            {'name': 'denoised', 'shape': [-1, geometry.channel_in, -1, -1], 'dtype': 'float32',
+             'layout': 'NCHW, RGB', 'rows': 'K*N, as z; average the K draws of each image',
+             'value_range': 'about [0, 1]; clip to [0, 1] before quantising'},
+        ],
+        **asdict(geometry),
+        **extra,
+    }
+    tmp_path = path + '.tmp'
+    with open(tmp_path, 'w') as f:
+        json.dump(content, f, indent=2)
+    os.replace(tmp_path, path)
+    return path
+
+
+def read_contract(model_dir: str) -> Geometry:
+    """The geometry recorded beside an exported model (the paper's when the file is absent,
+    as in exports made before the contract existed)."""
+    path = os.path.join(model_dir, CONTRACT_FILE)
+    if not os.path.isfile(path):
+        return Geometry.paper()
+    try:
+        with open(path) as f:
+            content = json.load(f)
+        return Geometry(**{key: int(content[key]) for key in Geometry.__dataclass_fields__})
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f'{path} is not a valid model contract ({err!r}); re-export the model '
+                         'with export_model.py') from None

@@ -1,0 +1,178 @@
+"""Denoising image files: the loop of predict.py and infer.py, whatever the back end.
+
+Images are read (8/16-bit PNG, JPEG, TIFF, BMP; any size), grouped into batches of equal
+size, denoised by the one routine (engine.denoise) and written under ``result_dir`` with
+their input names and bit depth; JPEG inputs are written as PNG unless the caller asks
+to keep the format, so that a denoised image is not degraded again by compression. With
+a GT folder, PSNR/SSIM are computed on 8-bit quantised images, as for SIDD. An
+unreadable image is reported by name and the others are still processed.
+"""
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+from tqdm import tqdm
+
+from engine.denoise import Backend, DenoiseOptions, denoise_array
+from engine.evaluate import score
+from utils.image_io import ImageReadError, quantize, read_image, read_image_with_depth, write_image
+
+OUTPUT_FORMATS = ('lossless', 'same')
+_LOSSY_EXTENSIONS = ('.jpg', '.jpeg')
+
+
+def result_name(name: str, output_format: str = 'lossless') -> str:
+    """File name of a denoised image: the input's, with JPEG turned into PNG when lossless."""
+    stem, ext = os.path.splitext(name)
+    if output_format == 'lossless' and ext.lower() in _LOSSY_EXTENSIONS:
+        return stem + '.png'
+    return name
+
+
+def comparison_path(result_dir: str, name: str) -> str:
+    return os.path.join(result_dir, 'comparison', os.path.splitext(name)[0] + '.png')
+
+
+def planned_outputs(files: Sequence[str], result_dir: str, output_format: str,
+                    save_comparison: bool) -> List[str]:
+    """Every file ``denoise_files`` will write (to refuse overwriting before any work)."""
+    names = [os.path.basename(f) for f in files]
+    outputs = [os.path.join(result_dir, result_name(n, output_format)) for n in names]
+    if save_comparison:
+        outputs += [comparison_path(result_dir, n) for n in names]
+    return outputs
+
+
+def gt_path(gt_dir: Optional[str], name: str) -> Optional[str]:
+    """The clean image of ``name``: ``gt_dir/name``, or ``gt_dir`` itself when it is a file."""
+    if gt_dir is None:
+        return None
+    return gt_dir if os.path.isfile(gt_dir) else os.path.join(gt_dir, name)
+
+
+class StageTimer:
+    """Preprocess (read, stack) / inference (denoise) / postprocess (write, score) times per
+    batch, reported in the layout of Paddle's auto_log benchmark report."""
+
+    STAGES = ('preprocess_time', 'inference_time', 'postprocess_time')
+
+    def __init__(self, info: Dict[str, object]):
+        self.info = info
+        self.seconds: Dict[str, List[float]] = {stage: [] for stage in self.STAGES}
+        self._stage = 0
+        self._last = 0.0
+
+    def start(self) -> None:
+        self._stage, self._last = 0, time.perf_counter()
+
+    def restart_stage(self) -> None:
+        """Leave the time since the last stamp out of every stage."""
+        self._last = time.perf_counter()
+
+    def stamp(self) -> None:
+        """End the current stage."""
+        now = time.perf_counter()
+        self.seconds[self.STAGES[self._stage]].append(now - self._last)
+        self._stage, self._last = self._stage + 1, now
+
+    def report(self, num_images: int) -> str:
+        if not self.seconds['inference_time']:
+            return 'benchmark: no image was denoised'
+        lines = ['----------------------- Model info ----------------------']
+        lines += [f' {key}: {value}' for key, value in self.info.items()]
+        total = sum(sum(v) for v in self.seconds.values())
+        lines += ['----------------------- Perf info -----------------------',
+                  f' total images: {num_images}, total time(s): {total:.4f}, '
+                  f'ips: {num_images / total:.4f} images/s']
+        for stage, values in self.seconds.items():
+            lines.append(f' {stage.replace("_time", "")}_time(ms): {1000 * np.mean(values):.2f} '
+                         '(mean per batch)')
+        try:
+            import resource
+
+            lines.append(f' cpu_rss(MB): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}')
+        except ImportError:
+            pass
+        return '\n'.join(lines)
+
+
+@dataclass
+class FilesReport:
+    written: int = 0
+    failures: List[str] = field(default_factory=list)  # 'name: why'
+    scores: Dict[str, Tuple[float, float]] = field(default_factory=dict)  # name -> (PSNR, SSIM)
+
+
+def _read_batches(files: Sequence[str], batch_size: int, report: FilesReport
+                  ) -> Iterator[List[Tuple[str, np.ndarray, int]]]:
+    """Lists of (name, image, bit depth): consecutive images of equal size, at most
+    ``batch_size`` at a time; unreadable files go to ``report.failures``."""
+    batch: List[Tuple[str, np.ndarray, int]] = []
+    for path in files:
+        name = os.path.basename(path)
+        try:
+            image, depth = read_image_with_depth(path)
+        except ImageReadError as err:
+            report.failures.append(f'{name}: {err}')
+            continue
+        if batch and (len(batch) == batch_size or image.shape != batch[0][1].shape):
+            yield batch
+            batch = []
+        batch.append((name, image, depth))
+    if batch:
+        yield batch
+
+
+def denoise_files(backend: Backend, files: Sequence[str], result_dir: str,
+                  options: DenoiseOptions = DenoiseOptions(), gt_dir: Optional[str] = None,
+                  batch_size: int = 1, save_comparison: bool = False,
+                  output_format: str = 'lossless', progress: bool = True,
+                  timer: Optional[StageTimer] = None) -> FilesReport:
+    """Denoise ``files`` into ``result_dir``; see the module docstring."""
+    report = FilesReport()
+    bar = tqdm(total=len(files), desc='denoise', unit='img', disable=not progress)
+    warmed_up = timer is None
+    if timer:
+        timer.start()
+    for batch in _read_batches(files, batch_size, report):
+        noisy = np.stack([image for _, image, _ in batch])
+        if timer:
+            timer.stamp()
+        if not warmed_up:  # the first run compiles kernels: keep it out of the figures
+            denoise_array(backend, noisy, options)
+            timer.restart_stage()
+            warmed_up = True
+        denoised = denoise_array(backend, noisy, options)
+        if timer:
+            timer.stamp()
+        for (name, image, depth), out in zip(batch, denoised):
+            write_image(os.path.join(result_dir, result_name(name, output_format)), out, depth)
+            report.written += 1
+            clean = None
+            clean_path = gt_path(gt_dir, name)
+            if clean_path:
+                try:
+                    clean = read_image(clean_path)
+                    if clean.shape != out.shape:
+                        raise ValueError(f'GT {clean_path} is {clean.shape[1]}x{clean.shape[0]}, '
+                                         f'the noisy image {out.shape[1]}x{out.shape[0]}')
+                except (ImageReadError, ValueError) as err:
+                    report.failures.append(f'{name}: {err}')
+                    clean = None
+                else:
+                    report.scores[name] = score(out, clean)
+                    bar.write(f'{name}: PSNR {report.scores[name][0]:.2f} dB, '
+                              f'SSIM {report.scores[name][1]:.4f}')
+            if save_comparison:
+                panels = [image, out] + ([clean] if clean is not None else [])
+                write_image(comparison_path(result_dir, name),
+                            np.concatenate([quantize(p, 8) for p in panels], axis=1))
+        bar.update(len(batch))
+        if timer:
+            timer.stamp()
+            timer.start()
+    bar.update(len(files) - bar.n)
+    bar.close()
+    return report

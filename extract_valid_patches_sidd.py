@@ -34,7 +34,6 @@ def main(argv=None) -> None:
                      help='write into a non-empty --result_dir, replacing files of the same names '
                           '(nothing else is deleted)')
     args = parser.parse_args(argv)
-    cli.check_exists(args.input, '--input')
     if os.path.isdir(args.result_dir) and os.listdir(args.result_dir) and not args.overwrite:
         cli.fail(f'result folder {args.result_dir} is not empty; it is left untouched. '
                  'Choose another --result_dir or pass --overwrite')

@@ -41,6 +41,24 @@ class Geometry:
                    network['in_nc'] * network['scale'] ** 2, network['scale'])
 
 
+def check_inputs(noisy: Any, z: Any, geometry: Geometry) -> None:
+    """Raise ValueError unless ``noisy`` [N, C, H, W] and ``z`` [K*N, z_channels, H/s, W/s] fit."""
+    for name, array in (('noisy', noisy), ('z', z)):
+        if getattr(array, 'ndim', None) != 4:
+            raise ValueError(f'{name} must be a 4-D NCHW array, got shape {getattr(array, "shape", None)}')
+    n, channels, height, width = noisy.shape
+    multiple = geometry.size_multiple
+    if channels != geometry.channel_in or height % multiple or width % multiple:
+        raise ValueError(f'noisy must be [N, {geometry.channel_in}, H, W] with H and W multiples of '
+                         f'{multiple}, got {tuple(noisy.shape)}; pad it first (engine.denoise pads)')
+    if z.shape[0] == 0 or z.shape[0] % n:
+        raise ValueError(f'z must have K*N rows for the batch size N={n} of noisy, got {tuple(z.shape)}')
+    expected = (geometry.z_channels, height // multiple, width // multiple)
+    if tuple(z.shape[1:]) != expected:
+        raise ValueError(f'z must be at the latent resolution of noisy: [K*N, {expected[0]}, '
+                         f'{expected[1]}, {expected[2]}], got {tuple(z.shape)}')
+
+
 def write_contract(model_dir: str, geometry: Geometry, extra: Dict[str, Any]) -> str:
     """Write ``model_dir/model_contract.json`` atomically; returns its path."""
     path = os.path.join(model_dir, CONTRACT_FILE)

@@ -13,7 +13,7 @@ import numpy as np
 import paddle
 import paddle.inference as paddle_infer
 
-from engine.contract import read_contract
+from engine.contract import check_inputs, read_contract
 from utils.cpu_speed import available_cpu_cores
 
 MODEL_PREFIX = 'model'
@@ -145,6 +145,7 @@ class PaddleInferenceBackend:
         self.input_names = ['noisy', 'z'] if set(names) == {'noisy', 'z'} else names
 
     def restore(self, noisy: np.ndarray, z: np.ndarray) -> np.ndarray:
+        check_inputs(noisy, z, self.geometry)
         for name, array in zip(self.input_names, (noisy, z)):
             handle = self.predictor.get_input_handle(name)
             handle.reshape(list(array.shape))

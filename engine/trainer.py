@@ -284,13 +284,15 @@ class Trainer:
 
     def _check_ranks_agree(self) -> str:
         """Data parallel keeps the weights of every rank identical; the checkpoint holds rank
-        0's, so a divergence would go unnoticed. Compares one float64 checksum per rank."""
+        0's, so a divergence would go unnoticed. Compares float64 sums of w, |w| and w^2."""
         if self.world_size == 1:
             return ''
-        local = paddle.stack([p.astype('float64').abs().sum() for p in self.net.parameters()]).sum()
+        weights = [p.astype('float64') for p in self.net.parameters()]
+        local = paddle.stack([sum(w.sum() for w in weights), sum(w.abs().sum() for w in weights),
+                              sum((w * w).sum() for w in weights)])
         checksums: List[paddle.Tensor] = []
-        dist.all_gather(checksums, local.reshape([1]))
-        values = [float(c.numpy()[0]) for c in checksums]
+        dist.all_gather(checksums, local)
+        values = [tuple(c.numpy().tolist()) for c in checksums]
         if len(set(values)) != 1:
             raise TrainingError(f'the weights of the {self.world_size} ranks differ at iteration '
                                 f'{self.iteration} (checksums {values}); the checkpoint would '

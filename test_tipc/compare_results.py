@@ -4,12 +4,12 @@ and infer.py's Paddle Inference output for the same weights and seed) must agree
 
     python -m test_tipc.compare_results --expected DIR_A --actual DIR_B [--max_diff 1]
 """
-import argparse
 import os
 import sys
 
 import numpy as np
 
+from engine import cli
 from utils.image_io import list_images, read_image_raw
 
 
@@ -39,13 +39,13 @@ def compare(expected_dir: str, actual_dir: str, max_diff: float) -> bool:
     return ok
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None) -> None:
+    parser = cli.make_parser(__doc__)
     parser.add_argument('--expected', required=True, help='folder of reference images')
     parser.add_argument('--actual', required=True, help='folder of images to check (same names)')
     parser.add_argument('--max_diff', type=float, default=1,
                         help='largest allowed difference per value, in grey levels')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if not compare(args.expected, args.actual, args.max_diff):
         sys.exit(1)
     print(f'all images agree within {args.max_diff} grey level(s)')

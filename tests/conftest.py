@@ -1,6 +1,9 @@
-"""Shared fixtures: self-made SIDD-like folders, and the real SIDD_mini when it is present."""
+"""Shared fixtures: self-made SIDD-like folders, the real SIDD_mini when it is present, and
+the official state-dict layout."""
 import os
+from collections import OrderedDict
 from pathlib import Path
+from typing import Dict, List, Sequence
 
 import pytest
 
@@ -24,3 +27,31 @@ def sidd_mini_dir() -> Path:
     if not (path / 'train_mini' / 'GT').is_dir() or not (path / 'val_mini' / 'GT').is_dir():
         pytest.skip(f'real SIDD_mini not found at {path} (set SIDD_MINI_DIR to its folder)')
     return path
+
+
+def _official_state_dict_shapes(block_num: Sequence[int] = (8, 8), channel_in: int = 3,
+                               split: int = 3, feature: int = 64) -> Dict[str, List[int]]:
+    """Names and shapes of the official ``InvNet.state_dict()``, from the architecture rule:
+    per stage a Haar op (a [4C, 1, 2, 2] filter) then block_num couplings, each with
+    subnets F (C'-3 -> 3), G and H (3 -> C'-3) of three 3x3 convs (cin->64, 64->64, 64+cin->cout)."""
+    shapes = OrderedDict()
+    index, channels = 0, channel_in
+    for blocks in block_num:
+        shapes[f'operations.{index}.haar_weights'] = [4 * channels, 1, 2, 2]
+        index += 1
+        channels *= 4
+        for _ in range(blocks):
+            rest = channels - split
+            for name, cin, cout in (('F', rest, split), ('G', split, rest), ('H', split, rest)):
+                for conv, (i, o) in (('conv1', (cin, feature)), ('conv2', (feature, feature)),
+                                     ('conv3', (feature + cin, cout))):
+                    shapes[f'operations.{index}.{name}.{conv}.weight'] = [o, i, 3, 3]
+                    shapes[f'operations.{index}.{name}.{conv}.bias'] = [o]
+            index += 1
+    return shapes
+
+
+@pytest.fixture(scope='session')
+def official_state_dict_shapes():
+    """``f(block_num) -> {name: shape}`` of the official ``InvNet.state_dict()``."""
+    return _official_state_dict_shapes

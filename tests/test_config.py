@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from config import (SCHEMA, ConfigError, add_config_args, config_from_args, experiment_dir, load_config,
-                    save_config)
+from config import SCHEMA, ConfigError, experiment_dir, load_config, paper_default, save_config
+from engine.cli import add_config_args, config_from_args
 
 ROOT = Path(__file__).resolve().parents[1]
 ONE_CARD, FOUR_CARDS = str(ROOT / 'training_1card.yml'), str(ROOT / 'training_4cards.yml')
@@ -127,3 +127,27 @@ def test_command_line_arguments():
     assert cfg.train.lr_G == pytest.approx(2e-4)
     with pytest.raises(FileNotFoundError, match='missing.yml'):
         config_from_args(parser.parse_args(['-c', 'missing.yml']))
+
+
+def test_paper_defaults_live_in_the_schema_only():
+    """losses.py and the scripts read the paper's settings from config.SCHEMA."""
+    import inspect
+
+    from engine.contract import Geometry
+    from losses import InvDNLoss
+
+    assert paper_default('train.lambda_fit_forw') == SCHEMA['train']['lambda_fit_forw'].default == 16.0
+    assert paper_default('network_G') == {'in_nc': 3, 'out_nc': 3, 'block_num': [8, 8], 'scale': 4}
+    signature = inspect.signature(InvDNLoss.__init__)
+    for key in InvDNLoss.OPTIONS:
+        assert signature.parameters[key].default == paper_default(f'train.{key}')
+    assert Geometry.paper() == Geometry(channel_in=3, channel_out=3, latent_channels=48, size_multiple=4)
+    with pytest.raises(KeyError, match='lr_G'):
+        paper_default('train.lrG')
+
+
+def test_default_config_is_found_from_another_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    parser = argparse.ArgumentParser()
+    add_config_args(parser, 'training_4cards.yml')
+    assert config_from_args(parser.parse_args([])).train.lr_G == pytest.approx(8e-4)

@@ -23,7 +23,7 @@ def exported(tmp_path_factory):
     weights = str(root / 'small.pdparams')
     paddle.save(model.state_dict(), weights)  # a bare state dict: architecture from the flags
     diffs = export_model.main(['--weights', weights, '--block_num', '1', '1',
-                               '--save-inference-dir', str(root / 'inference')])
+                               '--save_inference_dir', str(root / 'inference')])
     return weights, root / 'inference', diffs
 
 
@@ -54,14 +54,14 @@ def test_export_refuses_to_overwrite(exported):
     weights, folder, _ = exported
     with pytest.raises(SystemExit, match='--overwrite'):
         export_model.main(['--weights', weights, '--block_num', '1', '1',
-                           '--save-inference-dir', str(folder)])
+                           '--save_inference_dir', str(folder)])
 
 
 def test_infer_matches_predict_with_same_seed(exported, image_folders, tmp_path, capsys):
     weights, folder, _ = exported
     noisy_dir, clean_dir = image_folders
-    infer.main(['--model-dir', str(folder), '--noisy-dir', str(noisy_dir), '--clean-dir', str(clean_dir),
-                '--batch-size', '2', '--seed', '4', '--result_dir', str(tmp_path / 'infer'),
+    infer.main(['--model_dir', str(folder), '--input', str(noisy_dir), '--gt_dir', str(clean_dir),
+                '--batch_size', '2', '--seed', '4', '--result_dir', str(tmp_path / 'infer'),
                 '--benchmark', 'True'])
     printed = capsys.readouterr().out
     assert 'inference_time' in printed
@@ -78,4 +78,44 @@ def test_infer_matches_predict_with_same_seed(exported, image_folders, tmp_path,
 
 def test_infer_reports_missing_model(tmp_path, image_folders):
     with pytest.raises(SystemExit, match='export_model.py'):
-        infer.main(['--model-dir', str(tmp_path / 'nothing'), '--noisy-dir', str(image_folders[0])])
+        infer.main(['--model_dir', str(tmp_path / 'nothing'), '--input', str(image_folders[0])])
+
+
+def test_infer_ensembles_and_tiles_like_predict_with_tipc_spellings(exported, image_folders, tmp_path):
+    """infer.py runs the same routine as predict.py: MC samples, self-ensemble and tiling
+    give the same images; TIPC's hyphenated spellings are accepted."""
+    weights, folder, _ = exported
+    noisy_dir, _ = image_folders
+    flags = ['--seed', '2', '--mc_samples', '2', '--self_ensemble', '--tile', '32', '--tile_overlap', '8']
+    infer.main(['--model-dir', str(folder), '--input', str(noisy_dir), '--use-gpu', 'False',
+                '--batch-size', '1', '--result_dir', str(tmp_path / 'infer'), *flags])
+    predict.main(['--input', str(noisy_dir), '--weights', weights, '--block_num', '1', '1',
+                  '--backend', 'dygraph', '--result_dir', str(tmp_path / 'predict'), *flags])
+    for name in ('a.png', 'b.png', 'c.png'):
+        by_infer = cv2.imread(str(tmp_path / 'infer' / name)).astype(int)
+        by_predict = cv2.imread(str(tmp_path / 'predict' / name)).astype(int)
+        assert np.abs(by_infer - by_predict).max() <= 1
+
+
+def test_jpeg_results_are_written_losslessly(exported, tmp_path):
+    weights, _, _ = exported
+    write_image(str(tmp_path / 'in' / 'photo.jpg'), np.full((20, 24, 3), 128, np.uint8))
+    predict.main(['--input', str(tmp_path / 'in'), '--weights', weights, '--block_num', '1', '1',
+                  '--backend', 'dygraph', '--result_dir', str(tmp_path / 'out')])
+    assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == ['photo.png']
+    predict.main(['--input', str(tmp_path / 'in'), '--weights', weights, '--block_num', '1', '1',
+                  '--backend', 'dygraph', '--result_dir', str(tmp_path / 'same'), '--output_format', 'same'])
+    assert sorted(p.name for p in (tmp_path / 'same').iterdir()) == ['photo.jpg']
+
+
+def test_arguments_are_checked_before_the_model_is_loaded(exported, image_folders, tmp_path):
+    """Impossible tiles, missing inputs and existing results fail at once, with one line."""
+    weights, folder, _ = exported
+    noisy_dir, _ = image_folders
+    with pytest.raises(SystemExit, match='tile_overlap'):
+        infer.main(['--model_dir', str(folder), '--input', str(noisy_dir), '--tile', '16',
+                    '--tile_overlap', '16', '--result_dir', str(tmp_path / 'a')])
+    with pytest.raises(SystemExit, match='--input: .*missing.png not found'):
+        predict.main(['--input', str(tmp_path / 'missing.png'), '--weights', weights])
+    with pytest.raises(SystemExit, match='--gt_dir'):
+        predict.main(['--input', str(noisy_dir), '--gt_dir', str(tmp_path / 'nowhere'), '--weights', weights])

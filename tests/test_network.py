@@ -1,36 +1,12 @@
 """InvNet: invertibility, the official parameter layout, the Haar stage, the export variant,
 initialisation and input checks."""
 import math
-from collections import OrderedDict
-from typing import Dict, List, Sequence
 
 import numpy as np
 import paddle
 import pytest
 
 from networks import HaarDownsampling, InvNet, InvNetOneForward
-
-
-def official_state_dict_shapes(block_num: Sequence[int] = (8, 8), channel_in: int = 3,
-                               split: int = 3, feature: int = 64) -> Dict[str, List[int]]:
-    """Names and shapes of the official ``InvNet.state_dict()``, from the architecture rule:
-    per stage a Haar op (a [4C, 1, 2, 2] filter) then block_num couplings, each with
-    subnets F (C'-3 -> 3), G and H (3 -> C'-3) of three 3x3 convs (cin->64, 64->64, 64+cin->cout)."""
-    shapes = OrderedDict()
-    index, channels = 0, channel_in
-    for blocks in block_num:
-        shapes[f'operations.{index}.haar_weights'] = [4 * channels, 1, 2, 2]
-        index += 1
-        channels *= 4
-        for _ in range(blocks):
-            rest = channels - split
-            for name, cin, cout in (('F', rest, split), ('G', split, rest), ('H', split, rest)):
-                for conv, (i, o) in (('conv1', (cin, feature)), ('conv2', (feature, feature)),
-                                     ('conv3', (feature + cin, cout))):
-                    shapes[f'operations.{index}.{name}.{conv}.weight'] = [o, i, 3, 3]
-                    shapes[f'operations.{index}.{name}.{conv}.bias'] = [o]
-            index += 1
-    return shapes
 
 
 @pytest.fixture(scope='module')
@@ -48,7 +24,7 @@ def test_round_trip_reconstructs_input_and_log_determinants_cancel(small_net):
     assert abs(float(log_det) + float(log_det_rev)) < 1e-3 * abs(float(log_det))
 
 
-def test_paper_model_parameter_count_and_official_state_dict_layout():
+def test_paper_model_parameter_count_and_official_state_dict_layout(official_state_dict_shapes):
     net = InvNet()
     trainable = sum(int(np.prod(p.shape)) for p in net.parameters() if not p.stop_gradient)
     assert trainable == 2_640_960

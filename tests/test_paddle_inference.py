@@ -1,17 +1,16 @@
-"""Paddle Inference predictor (utils.paddle_inference) against the dygraph model, on CPU,
-and the CPU settings of utils.cpu_speed."""
+"""The exporter (engine.export) and the Paddle Inference back end (engine.inference) against
+the dygraph model, on CPU, and the CPU settings of utils.cpu_speed."""
 import os
 
 import numpy as np
 import paddle
 import pytest
-from paddle.static import InputSpec
 
-from networks.InvDN_model import InvNet
+from engine.denoise import DenoiseOptions, DygraphBackend, denoise
+from engine.export import export_program
+from engine.inference import (InferenceModelError, PaddleInferenceBackend, bf16_supported,
+                              create_predictor, find_model_files)
 from networks.InvDN_model_oneForward import InvNetOneForward
-from utils.denoise import denoise
-from utils.paddle_inference import (InferenceModelError, bf16_supported, create_predictor,
-                                    find_model_files, predictor_passes, run_predictor)
 
 BLOCK_NUM = [1, 1]
 Z_CHANNELS = 45
@@ -27,52 +26,43 @@ def model() -> InvNetOneForward:
 
 @pytest.fixture(scope='module')
 def model_dir(model, tmp_path_factory) -> str:
-    """The model exported as export_model.py does (dynamic N, H, W), traced at 32x32."""
+    """The model exported by the one exporter (dynamic N, K, H, W; verified)."""
     root = tmp_path_factory.mktemp('inference')
-    spec = [InputSpec([None, 3, None, None], 'float32', 'noisy'),
-            InputSpec([None, Z_CHANNELS, None, None], 'float32', 'z')]
-    paddle.jit.save(paddle.jit.to_static(model, input_spec=spec, full_graph=True), str(root / 'model'))
+    export_program(model, str(root))
     return str(root)
 
 
-def inputs(batch: int, height: int, width: int, seed: int = 0):
+def inputs(batch: int, height: int, width: int, seed: int = 0, samples: int = 1):
     rng = np.random.default_rng(seed)
     noisy = rng.random((batch, 3, height, width), dtype=np.float32)
-    z = rng.standard_normal((batch, Z_CHANNELS, height // 4, width // 4), dtype=np.float32)
+    z = rng.standard_normal((samples * batch, Z_CHANNELS, height // 4, width // 4), dtype=np.float32)
     return noisy, z
 
 
-def test_predictor_matches_dygraph_on_new_shapes(model, model_dir):
-    predictor = create_predictor(model_dir)
-    for batch, height, width in ((2, 40, 56), (1, 64, 32)):
-        noisy, z = inputs(batch, height, width)
+def test_program_matches_dygraph_on_new_shapes_and_draws(model, model_dir):
+    backend = PaddleInferenceBackend(model_dir)
+    for batch, height, width, samples in ((2, 40, 56, 1), (1, 64, 32, 1), (2, 32, 36, 3)):
+        noisy, z = inputs(batch, height, width, samples=samples)
         with paddle.no_grad():
             expected = model(paddle.to_tensor(noisy), paddle.to_tensor(z)).numpy()
-        output = run_predictor(predictor, noisy, z)
-        assert output.shape == (batch, 3, height, width)
+        output = backend.restore(noisy, z)
+        assert output.shape == (samples * batch, 3, height, width)
         np.testing.assert_allclose(output, expected, rtol=0, atol=1e-4)
 
 
 def test_single_thread_predictor_gives_the_same_result(model_dir):
     noisy, z = inputs(1, 32, 48, seed=1)
-    default = run_predictor(create_predictor(model_dir), noisy, z)
-    single = run_predictor(create_predictor(model_dir, cpu_threads=1), noisy, z)
+    default = PaddleInferenceBackend(model_dir).restore(noisy, z)
+    single = PaddleInferenceBackend(model_dir, cpu_threads=1).restore(noisy, z)
     np.testing.assert_allclose(single, default, rtol=0, atol=1e-5)
 
 
-def test_predictor_passes_match_dygraph_and_denoise(model):
-    passes = predictor_passes(model)
-    noisy, z = inputs(2, 36, 44, seed=2)
-    x = paddle.to_tensor(noisy)
-    with paddle.no_grad():
-        latent = InvNet.forward(model, x)
-        restored = InvNet.forward(model, latent, rev=True)
-    np.testing.assert_allclose(passes.forward(x).numpy(), latent.numpy(), rtol=0, atol=1e-4)
-    np.testing.assert_allclose(passes.reverse(latent).numpy(), restored.numpy(), rtol=0, atol=1e-4)
-    # The same routine with the same seed through both implementations (odd size: padded).
-    odd = paddle.to_tensor(noisy[:, :, :35, :43])
-    fast = denoise(passes, odd, mc_samples=2, seed=5).numpy()
-    slow = denoise(model, odd, mc_samples=2, seed=5).numpy()
+def test_routine_gives_the_same_images_on_both_back_ends(model, model_dir):
+    """The one denoise routine, same seed, odd size (padded), MC and self-ensemble."""
+    noisy, _ = inputs(2, 35, 43, seed=2)
+    options = DenoiseOptions(mc_samples=2, self_ensemble=True, seed=5)
+    fast = denoise(PaddleInferenceBackend(model_dir), noisy, options)
+    slow = denoise(DygraphBackend(model), noisy, options)
     np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-4)
 
 
@@ -89,14 +79,14 @@ def test_bad_arguments_are_rejected(model_dir):
         create_predictor(model_dir, precision='int8')
     with pytest.raises(ValueError, match='cpu_threads'):
         create_predictor(model_dir, cpu_threads=0)
-    predictor = create_predictor(model_dir)
+    backend = PaddleInferenceBackend(model_dir)
     noisy, z = inputs(2, 32, 32)
-    with pytest.raises(ValueError, match='batch size'):
-        run_predictor(predictor, noisy, z[:1])
+    with pytest.raises(ValueError, match='K\\*N rows'):
+        backend.restore(noisy, z[:1])
     with pytest.raises(ValueError, match='latent resolution'):
-        run_predictor(predictor, noisy, z[:, :, :4])
+        backend.restore(noisy, z[:, :, :4])
     with pytest.raises(ValueError, match='4-D'):
-        run_predictor(predictor, noisy[0], z)
+        backend.restore(noisy[0], z)
 
 
 @pytest.mark.skipif(bf16_supported(), reason='this CPU runs bf16; the refusal is for CPUs without it')

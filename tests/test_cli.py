@@ -1,0 +1,111 @@
+"""The command-line dialect of every entry point: each flag has help and a shown default,
+booleans take True/False, no help shows a path of this machine, and scripts import no
+script."""
+import argparse
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+from engine.cli import HelpFormatter
+
+REPO = Path(__file__).resolve().parents[1]
+ENTRY_POINTS = ['predict', 'infer', 'export_model', 'test_denoising_sidd', 'train_denoising_1card',
+                'train_denoising_4cards', 'generate_patches_sidd', 'generate_lq',
+                'extract_valid_patches_sidd', 'tools.convert_torch_weights', 'tools.align_with_torch',
+                'tools.make_synthetic_sidd', 'tools.draw_architecture', 'benchmarks.bench_cpu',
+                'test_tipc.compare_results']
+
+
+class _Captured(Exception):
+    def __init__(self, parser):
+        super().__init__()
+        self.parser = parser
+
+
+def parser_of(module_name: str, monkeypatch) -> argparse.ArgumentParser:
+    """The parser an entry point builds, caught when it parses its arguments."""
+    def capture(self, args=None, namespace=None):
+        raise _Captured(self)
+
+    monkeypatch.setattr(argparse.ArgumentParser, 'parse_args', capture)
+    module = importlib.import_module(module_name)
+    entry = getattr(module, 'parse_args', None) or module.main
+    with pytest.raises(_Captured) as caught:
+        entry([])
+    return caught.value.parser
+
+
+@pytest.mark.parametrize('module_name', ENTRY_POINTS)
+def test_every_flag_has_help_and_a_shown_default(module_name, monkeypatch):
+    parser = parser_of(module_name, monkeypatch)
+    assert parser.formatter_class is HelpFormatter
+    formatter = parser._get_formatter()
+    flags = [a for a in parser._actions if not isinstance(a, argparse._HelpAction)]
+    assert any(a.dest == 'verbose' for a in flags)
+    for action in flags:
+        name = action.option_strings[0] if action.option_strings else action.dest
+        assert action.help and len(action.help) > 8, f'{module_name} {name}: no help text'
+        shown = formatter._get_help_string(action)
+        assert '(default:' in shown or '(required)' in shown, f'{module_name} {name}: no default shown'
+        assert not isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)), \
+            f'{module_name} {name}: booleans take --flag, --flag True and --flag False'
+    text = parser.format_help()
+    assert str(REPO) not in text and str(Path.home()) not in text
+
+
+@pytest.mark.parametrize('module_name', ['predict', 'infer', 'export_model', 'test_denoising_sidd'])
+def test_one_spelling_with_tipc_aliases(module_name, monkeypatch):
+    parser = parser_of(module_name, monkeypatch)
+    strings = {s for a in parser._actions for s in a.option_strings}
+    assert {'--device', '--use_gpu', '--use-gpu', '--verbose'} <= strings
+    assert not strings & {'--noisy-dir', '--clean-dir', '--save_dir', '--src', '--dst', '--out'}
+    for alias, canonical in (('--batch-size', '--batch_size'), ('--model-dir', '--model_dir'),
+                             ('--save-inference-dir', '--save_inference_dir')):
+        if alias in strings:
+            assert canonical in strings
+
+
+def test_booleans_accept_bare_true_and_false(monkeypatch):
+    import predict
+
+    assert predict.parse_args(['--input', 'x', '--self_ensemble']).self_ensemble is True
+    assert predict.parse_args(['--input', 'x', '--self_ensemble', 'False']).self_ensemble is False
+    assert predict.parse_args(['--input', 'x', '--overwrite', 'True']).overwrite is True
+    assert predict.parse_args(['--input', 'x', '--use-gpu', 'False']).use_gpu is False
+
+
+def imports_of(path: Path) -> set:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_layers_import_downwards_only():
+    """scripts/tools -> engine -> networks, dataloaders, losses, config, utils; no module
+    imports a top-level script; utils imports nothing of the project."""
+    scripts = {p.stem for p in REPO.glob('*.py')} - {'config', 'losses'}
+    project = scripts | {'engine', 'networks', 'dataloaders', 'utils', 'config', 'losses', 'tools',
+                         'benchmarks', 'test_tipc'}
+    layers = {'utils': set(), 'networks': {'networks'}, 'config': set(), 'losses': {'config'},
+              'dataloaders': {'dataloaders', 'utils', 'config'},
+              'engine': {'engine', 'networks', 'dataloaders', 'losses', 'config', 'utils'}}
+    for folder, allowed in layers.items():
+        files = [REPO / f'{folder}.py'] if (REPO / f'{folder}.py').exists() else sorted((REPO / folder).glob('*.py'))
+        for path in files:
+            for name in imports_of(path):
+                top = name.split('.')[0]
+                if top in project:
+                    assert top in allowed, f'{path.relative_to(REPO)} imports {name}'
+    for path in sorted(REPO.glob('*.py')) + sorted((REPO / 'tools').glob('*.py')) \
+            + sorted((REPO / 'benchmarks').glob('*.py')):
+        for name in imports_of(path):
+            assert name.split('.')[0] not in scripts or name == path.stem, \
+                f'{path.relative_to(REPO)} imports the script {name}'
+        assert 'sys.path.insert' not in path.read_text(), f'{path.relative_to(REPO)} edits sys.path'

@@ -10,8 +10,6 @@ reports preprocess / inference / postprocess times in auto_log's layout.
 """
 import os
 
-import numpy as np
-
 from engine import cli
 
 
@@ -20,6 +18,7 @@ def parse_args(argv=None):
     parser.add_argument('--model_dir', '--model-dir', dest='model_dir', default='inference_model',
                         help='folder written by export_model.py')
     cli.add_io_args(parser, result_dir='results/infer')
+    cli.add_image_output_args(parser)
     cli.add_device_args(parser)
     parser.add_argument('--precision', choices=('fp32', 'bf16'), default='fp32',
                         help='bf16 runs the convolutions in bf16 through oneDNN on CPUs with '
@@ -27,11 +26,6 @@ def parse_args(argv=None):
     parser.add_argument('--cpu_threads', '--cpu-threads', dest='cpu_threads', type=cli.positive_int,
                         default=None, help='CPU math threads (None: all available cores)')
     cli.add_denoise_args(parser, self_ensemble=False)
-    cli.add_bool_arg(parser, '--save_comparison', default=False,
-                     help='also write noisy | denoised | GT side by side to result_dir/comparison')
-    parser.add_argument('--output_format', choices=('lossless', 'same'), default='lossless',
-                        help='lossless: JPEG inputs are written as PNG; same: keep each '
-                             "input's format")
     parser.add_argument('--reprod_log', default=None,
                         help='reprod_log file for the per-image PSNR (None: '
                              'RESULT_DIR/output_inference_engine.npy)')
@@ -43,25 +37,19 @@ def parse_args(argv=None):
 def main(argv=None) -> None:
     args = parse_args(argv)
     cli.prepare_process(args.verbose)
-    from engine.images import StageTimer, denoise_files, planned_outputs
-    from engine.inference import InferenceModelError, PaddleInferenceBackend, find_model_files
+    import numpy as np
 
-    options = cli.denoise_options(args)
-    files = cli.image_files(args.input)
-    cli.check_exists(args.gt_dir, '--gt_dir')
-    try:
-        find_model_files(args.model_dir)
-    except InferenceModelError as err:
-        cli.fail(err)
-    cli.check_new_outputs(planned_outputs(files, args.result_dir, args.output_format,
-                                          args.save_comparison), args.overwrite)
+    from engine.images import StageTimer, denoise_files
+    from engine.inference import InferenceModelError, PaddleInferenceBackend, find_model_files
     from utils.device import select_device
 
+    files, options = cli.plan_image_job(args)
     try:
+        find_model_files(args.model_dir)
         use_gpu = select_device(cli.device_from_args(args)) == 'gpu'
         backend = PaddleInferenceBackend(args.model_dir, use_gpu=use_gpu, precision=args.precision,
                                          cpu_threads=args.cpu_threads)
-    except (ValueError, RuntimeError) as err:
+    except (InferenceModelError, ValueError, RuntimeError) as err:
         cli.fail(err)
     timer = StageTimer({'model_name': 'InvDN', 'model_dir': args.model_dir,
                         'device': 'gpu' if use_gpu else 'cpu', 'precision': args.precision,
@@ -72,21 +60,17 @@ def main(argv=None) -> None:
     report = denoise_files(backend, files, args.result_dir, options, gt_dir=args.gt_dir,
                            batch_size=args.batch_size, save_comparison=args.save_comparison,
                            output_format=args.output_format, timer=timer)
-    print(f'wrote {report.written} of {len(files)} denoised image(s) to {args.result_dir}')
     if report.scores:
         from reprod_log import ReprodLogger
 
-        psnrs = np.array([psnr for psnr, _ in report.scores.values()])
-        print(f'mean psnr: {psnrs.mean():.4f}')
         log_path = args.reprod_log or os.path.join(args.result_dir, 'output_inference_engine.npy')
         logger = ReprodLogger()
-        logger.add('psnr', psnrs)
+        logger.add('psnr', np.array([psnr for psnr, _ in report.scores.values()]))
         logger.save(log_path)
         print(f'saved per-image PSNR with reprod_log to {log_path}')
     if timer:
         print(timer.report(report.written))
-    if report.failures:
-        cli.fail(f'{len(report.failures)} image(s) failed:\n  ' + '\n  '.join(report.failures))
+    cli.finish_image_job(report, len(files), args.result_dir)
 
 
 if __name__ == '__main__':

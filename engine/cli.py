@@ -109,6 +109,14 @@ def add_io_args(parser: argparse.ArgumentParser, result_dir: str) -> None:
                                         'depend on it')
 
 
+def add_image_output_args(parser: argparse.ArgumentParser) -> None:
+    """--save_comparison, --output_format (the image loop of engine.images)."""
+    add_bool_arg(parser, '--save_comparison', default=False,
+                 help='also write noisy | denoised | GT side by side to result_dir/comparison')
+    parser.add_argument('--output_format', choices=('lossless', 'same'), default='lossless',
+                        help="lossless: JPEG inputs are written as PNG; same: keep each input's format")
+
+
 def add_device_args(parser: argparse.ArgumentParser) -> None:
     """--device, and TIPC's --use_gpu/--use-gpu as an alias."""
     parser.add_argument('--device', choices=DEVICES, default='auto',
@@ -242,6 +250,31 @@ def check_weights(path: str) -> None:
 
     if not os.path.isfile(path):
         fail(f'weights file not found: {path}. {HOW_TO_GET_WEIGHTS}')
+
+
+def plan_image_job(args: argparse.Namespace) -> tuple:
+    """(input files, denoise options) of predict.py/infer.py, after every check that needs no
+    model: options, inputs, GT folder, results that would be overwritten."""
+    from engine.images import planned_outputs
+
+    options = denoise_options(args)
+    files = image_files(args.input)
+    check_exists(args.gt_dir, '--gt_dir')
+    check_new_outputs(planned_outputs(files, args.result_dir, args.output_format, args.save_comparison),
+                      args.overwrite)
+    return files, options
+
+
+def finish_image_job(report: Any, total: int, result_dir: str) -> None:
+    """Summary of engine.images.denoise_files; exit status 1 when an image failed."""
+    import numpy as np
+
+    print(f'denoised {report.written} of {total} image(s) into {result_dir}')
+    if report.scores:
+        psnr, ssim = np.mean(list(report.scores.values()), axis=0)
+        print(f'mean over {len(report.scores)}: PSNR {psnr:.2f} dB, SSIM {ssim:.4f}')
+    if report.failures:
+        fail(f'{len(report.failures)} image(s) failed:\n  ' + '\n  '.join(report.failures))
 
 
 # ---- loading

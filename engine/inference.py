@@ -53,7 +53,7 @@ def find_model_files(model_dir: str) -> Tuple[str, str]:
     root = Path(model_dir)
     if not root.is_dir():
         raise InferenceModelError(f'model directory {root} does not exist; export one with '
-                                  'python export_model.py --weights W --save-inference-dir DIR')
+                                  'python export_model.py --weights W --save_inference_dir DIR')
     params = root / f'{MODEL_PREFIX}.pdiparams'
     programs = [root / f'{MODEL_PREFIX}{ext}' for ext in ('.json', '.pdmodel')]
     program = next((p for p in programs if p.is_file()), None)

@@ -109,3 +109,19 @@ def test_layers_import_downwards_only():
             assert name.split('.')[0] not in scripts or name == path.stem, \
                 f'{path.relative_to(REPO)} imports the script {name}'
         assert 'sys.path.insert' not in path.read_text(), f'{path.relative_to(REPO)} edits sys.path'
+
+
+def test_paddle_notices_stay_off_the_console_unless_verbose(tmp_path):
+    """A script that imports Paddle prints only its own error line; --verbose lets Paddle speak."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, 'infer.py', '--model_dir', str(tmp_path / 'absent'),
+               '--input', 'docs/invdn_architecture.png', '--result_dir', str(tmp_path / 'out')]
+    quiet = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 1
+    assert quiet.stderr.strip().splitlines() == [
+        f'error: model directory {tmp_path / "absent"} does not exist; export one with '
+        'python export_model.py --weights W --save_inference_dir DIR']
+    verbose = subprocess.run(command + ['--verbose'], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert 'ccache' in verbose.stderr

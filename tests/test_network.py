@@ -98,3 +98,15 @@ def test_initialisation_is_pytorch_default_and_seeded():
 def test_size_not_multiple_of_four_is_a_clear_error(small_net):
     with pytest.raises(ValueError, match=r'multiples of 4.*30x30'):
         small_net(paddle.rand([1, 3, 30, 30]))
+
+
+def test_schema_network_defaults_are_the_paper_model(official_state_dict_shapes):
+    """config.SCHEMA's network_G (what scripts build) and InvNet()'s own defaults describe
+    the same architecture: the paper's."""
+    from config import paper_default
+    from networks import build_invnet
+
+    options = paper_default('network_G')
+    built = build_invnet(options['in_nc'], options['out_nc'], options['block_num'], options['scale'])
+    assert {k: list(v.shape) for k, v in built.state_dict().items()} == dict(official_state_dict_shapes((8, 8)))
+    assert {k: list(v.shape) for k, v in InvNet().state_dict().items()} == dict(official_state_dict_shapes((8, 8)))

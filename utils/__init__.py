@@ -1,1 +1,2 @@
-"""Shared utilities: image I/O, metrics, resizing, checkpoints, devices, denoising, training."""
+"""Leaf helpers: image I/O, metrics, MATLAB imresize, the checkpoint format, device choice,
+CPU settings, console quieting, parallel map, training logs. They import nothing of the project."""

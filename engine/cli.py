@@ -23,7 +23,10 @@ if TYPE_CHECKING:
     from engine.denoise import DenoiseOptions
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_WEIGHTS = 'pretrained/InvDN_ResUnit_x4.pdparams'
+# Weights used when --weights is not given, in this order (paths in the repository).
+DEFAULT_WEIGHTS = (('pretrained/InvDN_ResUnit_x4.pdparams', 'the converted official weights'),
+                   ('pretrained/InvDN_SIDD_mini_demo.pdparams',
+                    'the demo model trained on SIDD_mini, a small-data demo (README: Demo model)'))
 DEVICES = ('auto', 'gpu', 'cpu')
 
 
@@ -132,9 +135,10 @@ def device_from_args(args: argparse.Namespace) -> str:
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     """--weights, --block_num, --scale."""
-    parser.add_argument('--weights', default=DEFAULT_WEIGHTS,
+    parser.add_argument('--weights', default=None,
                         help='model weights (.pdparams: converted official weights or a training '
-                             'checkpoint)')
+                             f'checkpoint); None: {DEFAULT_WEIGHTS[0][0]} when present, else the '
+                             f'shipped demo model {DEFAULT_WEIGHTS[1][0]}')
     parser.add_argument('--block_num', type=int, nargs='+', default=None,
                         help='coupling blocks per downsampling stage (None: from the checkpoint '
                              "config if saved by our trainer, else the paper's)")
@@ -244,12 +248,23 @@ def check_new_outputs(paths: Sequence[str], overwrite: bool) -> None:
              'to replace them or choose another --result_dir')
 
 
-def check_weights(path: str) -> None:
-    """The weights file exists; else say where the official weights are and how to convert them."""
+def resolve_weights(weights: Optional[str], root: str = REPO_ROOT) -> str:
+    """``--weights`` when given, else the first of DEFAULT_WEIGHTS present in ``root``; says
+    which on one line. A missing file ends with where the official weights are published."""
     from utils.checkpoint import HOW_TO_GET_WEIGHTS
 
-    if not os.path.isfile(path):
-        fail(f'weights file not found: {path}. {HOW_TO_GET_WEIGHTS}')
+    if weights is not None:
+        if not os.path.isfile(weights):
+            fail(f'weights file not found: {weights}. {HOW_TO_GET_WEIGHTS}')
+        print(f'weights: {weights}')
+        return weights
+    for relative, what in DEFAULT_WEIGHTS:
+        path = os.path.join(root, relative)
+        if os.path.isfile(path):
+            print(f'weights: {relative} ({what}; another: --weights)')
+            return path
+    fail(f'no weights given and none found at {" or ".join(r for r, _ in DEFAULT_WEIGHTS)}. '
+         f'{HOW_TO_GET_WEIGHTS}')
 
 
 def plan_image_job(args: argparse.Namespace) -> tuple:
@@ -280,8 +295,9 @@ def finish_image_job(report: Any, total: int, result_dir: str) -> None:
 # ---- loading
 
 def load_model(args: argparse.Namespace, network_class: Optional[type] = None) -> Any:
-    """Select the device and load ``--weights`` into the network (the single-forward
-    variant by default, which every back end can run); exit with one line when unusable.
+    """Select the device and load ``--weights`` (or the default weights, ``resolve_weights``)
+    into the network (the single-forward variant by default, which every back end can run);
+    exit with one line when unusable.
 
     Architecture: ``--block_num``/``--scale``, else the checkpoint's saved config, else the
     paper's.
@@ -290,7 +306,7 @@ def load_model(args: argparse.Namespace, network_class: Optional[type] = None) -
     from utils.checkpoint import WeightsError, load_weights, load_weights_file, saved_network_options
     from utils.device import select_device
 
-    check_weights(args.weights)
+    args.weights = resolve_weights(args.weights)
     try:
         select_device(device_from_args(args))
         content = load_weights_file(args.weights)

@@ -125,3 +125,23 @@ def test_paddle_notices_stay_off_the_console_unless_verbose(tmp_path):
         'python export_model.py --weights W --save_inference_dir DIR']
     verbose = subprocess.run(command + ['--verbose'], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert 'ccache' in verbose.stderr
+
+
+def test_weights_resolution_order(tmp_path, capsys):
+    """--weights, else the converted official weights, else the shipped demo model; the
+    line printed says which; none at all ends with where the official weights are."""
+    from engine.cli import DEFAULT_WEIGHTS, resolve_weights
+
+    with pytest.raises(SystemExit, match='github.com/Yang-Liu1082/InvDN/tree/main/pretrained'):
+        resolve_weights(None, root=str(tmp_path))
+    official, demo = (tmp_path / relative for relative, _ in DEFAULT_WEIGHTS)
+    demo.parent.mkdir(parents=True)
+    demo.write_bytes(b'demo')
+    assert resolve_weights(None, root=str(tmp_path)) == str(demo)
+    assert 'demo model' in capsys.readouterr().out
+    official.write_bytes(b'official')
+    assert resolve_weights(None, root=str(tmp_path)) == str(official)
+    assert 'converted official weights' in capsys.readouterr().out
+    assert resolve_weights(str(demo), root=str(tmp_path)) == str(demo)
+    with pytest.raises(SystemExit, match='missing.pdparams'):
+        resolve_weights(str(tmp_path / 'missing.pdparams'), root=str(tmp_path))

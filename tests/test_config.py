@@ -151,3 +151,14 @@ def test_default_config_is_found_from_another_folder(tmp_path, monkeypatch):
     parser = argparse.ArgumentParser()
     add_config_args(parser, 'training_4cards.yml')
     assert config_from_args(parser.parse_args([])).train.lr_G == pytest.approx(8e-4)
+
+
+def test_cpu_demo_config_keeps_the_paper_model_and_objective():
+    """training_cpu_demo.yml departs from the paper in data, batch, crop and schedule only."""
+    demo = load_config(str(ROOT / 'training_cpu_demo.yml'))
+    assert demo.network_G.to_dict() == paper_default('network_G')
+    for key in ('lr_G', 'beta1', 'beta2', 'weight_decay_G', 'gradient_clipping', 'lambda_fit_forw',
+                'lambda_rec_back', 'lambda_grad_back', 'lambda_ssim_back', 'pixel_criterion_forw',
+                'pixel_criterion_back', 'gaussian_scale', 'lr_gamma'):
+        assert demo.train[key] == paper_default(f'train.{key}'), key
+    assert (demo.datasets.train.batch_size, demo.datasets.train.GT_size) == (4, 96)

@@ -1,0 +1,149 @@
+"""What a trained model's figures are: ensembles, back ends, bf16 and tiling, on real blocks.
+
+    python -m benchmarks.quality [--weights W] [--val_dir ../shared/SIDD_mini/val_mini] [--json F]
+
+Every row runs the one denoise routine (engine.denoise) on the noisy/GT blocks of --val_dir
+and scores uint8-quantised outputs as the SIDD benchmark does:
+- evaluation settings: one z, forward_x8 (8 flips, one z each), MC 16 (16 z), and
+  Multi_forward_x8 (16 z for each of the 8 flips); the gain of each over one z;
+- back ends against dygraph, same seed: the exported program through Paddle Inference fp32
+  (largest difference in grey levels, PSNR against dygraph), and bf16 where the CPU has it
+  (PSNR against fp32, and the change of PSNR against GT);
+- tiling: a mosaic of the blocks (--mosaic ROWS COLS, about 1.3 MP by default) denoised
+  whole and in tiles (--tile, --tile_overlap): largest difference and PSNR change.
+"""
+import json
+import os
+import tempfile
+import time
+from typing import Dict, List
+
+import numpy as np
+
+from engine import cli
+
+
+def parse_args(argv=None):
+    parser = cli.make_parser(__doc__)
+    cli.add_model_args(parser)
+    cli.add_device_args(parser)
+    parser.add_argument('--val_dir', default=os.path.join('..', 'shared', 'SIDD_mini', 'val_mini'),
+                        help='folder with GT/ and Noisy/ blocks')
+    parser.add_argument('--seed', type=int, default=0, help='latent seed of every row')
+    parser.add_argument('--mosaic', type=cli.positive_int, nargs=2, default=[4, 5], metavar=('ROWS', 'COLS'),
+                        help='blocks per column and row of the tiling image')
+    parser.add_argument('--tile', type=cli.positive_int, default=512, help='tile size of the tiled row')
+    parser.add_argument('--tile_overlap', type=cli.positive_int, default=32, help='tile overlap')
+    parser.add_argument('--json', default=None, help='also write the figures to this JSON file')
+    return parser.parse_args(argv)
+
+
+def psnr_of(denoised: np.ndarray, reference: np.ndarray) -> float:
+    from utils.image_io import quantize
+    from utils.metrics import calculate_psnr
+
+    return calculate_psnr(quantize(denoised, 8), quantize(reference, 8))
+
+
+def grey_levels(a: np.ndarray, b: np.ndarray) -> int:
+    from utils.image_io import quantize
+
+    return int(np.abs(quantize(a, 8).astype(int) - quantize(b, 8).astype(int)).max())
+
+
+def main(argv=None) -> Dict[str, object]:
+    args = parse_args(argv)
+    cli.prepare_process(args.verbose)
+    from dataloaders import folder_pairs
+    from engine.backends import open_backend
+    from engine.denoise import DenoiseOptions, denoise_array
+    from engine.evaluate import score
+    from engine.export import export_program
+    from engine.inference import PaddleInferenceBackend, bf16_supported
+
+    model = cli.load_model(args)
+    pairs = folder_pairs(args.val_dir)
+    noisy = np.stack([pair[1] for pair in pairs])
+    gt = np.stack([pair[2] for pair in pairs])
+    figures: Dict[str, object] = {'weights': args.weights, 'val_dir': args.val_dir, 'blocks': len(pairs)}
+
+    def scores(outputs: np.ndarray) -> List[float]:
+        values = np.array([score(out, ref) for out, ref in zip(outputs, gt)])
+        return [float(values[:, 0].mean()), float(values[:, 1].mean())]
+
+    figures['noisy_input'] = scores(noisy)
+    with tempfile.TemporaryDirectory(prefix='invdn_quality_') as model_dir:
+        export_program(model, model_dir)
+        fast = PaddleInferenceBackend(model_dir)
+        dygraph = open_backend('dygraph', model)
+        settings = {'one_z': DenoiseOptions(seed=args.seed),
+                    'forward_x8': DenoiseOptions(self_ensemble=True, seed=args.seed),
+                    'mc_16': DenoiseOptions(mc_samples=16, seed=args.seed),
+                    'multi_forward_x8': DenoiseOptions(self_ensemble=True, mc_samples=16, seed=args.seed)}
+        outputs = {}
+        for name, options in settings.items():
+            start = time.perf_counter()
+            outputs[name] = denoise_array(fast, noisy, options)
+            figures[name] = scores(outputs[name]) + [time.perf_counter() - start]
+            print(f'{name}: PSNR {figures[name][0]:.2f} dB, SSIM {figures[name][1]:.4f} '
+                  f'({figures[name][2]:.0f} s)', flush=True)
+
+        reference = denoise_array(dygraph, noisy, settings['one_z'])
+        figures['dygraph_one_z'] = scores(reference)
+        figures['paddle_inference_fp32_vs_dygraph'] = {
+            'max_abs_diff': float(np.abs(outputs['one_z'] - reference).max()),
+            'max_grey_levels': grey_levels(outputs['one_z'], reference),
+            'psnr_db': float(np.mean([psnr_of(o, r) for o, r in zip(outputs['one_z'], reference)]))}
+        if bf16_supported():
+            bf16 = denoise_array(PaddleInferenceBackend(model_dir, precision='bf16'), noisy, settings['one_z'])
+            figures['paddle_inference_bf16'] = {
+                'psnr_vs_fp32_db': float(np.mean([psnr_of(b, f) for b, f in zip(bf16, outputs['one_z'])])),
+                'psnr_vs_gt_change_db': scores(bf16)[0] - figures['one_z'][0]}
+        else:
+            figures['paddle_inference_bf16'] = 'skipped: this CPU has no AVX512-BF16/AMX'
+
+        rows, cols = args.mosaic
+        picks = [k % len(pairs) for k in range(rows * cols)]
+        mosaic_noisy = np.concatenate([np.concatenate(noisy[picks[r * cols:(r + 1) * cols]], axis=1)
+                                       for r in range(rows)], axis=0)
+        mosaic_gt = np.concatenate([np.concatenate(gt[picks[r * cols:(r + 1) * cols]], axis=1)
+                                    for r in range(rows)], axis=0)
+        whole = denoise_array(fast, mosaic_noisy, settings['one_z'])
+        tiled = denoise_array(fast, mosaic_noisy, DenoiseOptions(seed=args.seed, tile=args.tile,
+                                                                 tile_overlap=args.tile_overlap))
+        figures['tiling'] = {
+            'image': list(mosaic_noisy.shape[:2]), 'tile': args.tile, 'overlap': args.tile_overlap,
+            'max_abs_diff': float(np.abs(tiled - whole).max()),
+            'max_grey_levels': grey_levels(tiled, whole),
+            'psnr_whole_db': psnr_of(whole, mosaic_gt), 'psnr_tiled_db': psnr_of(tiled, mosaic_gt)}
+
+    print(f'\nweights {args.weights}, {len(pairs)} blocks of {args.val_dir}, seed {args.seed}\n')
+    print('| setting | PSNR (dB) | SSIM | gain over one z (dB) | seconds |')
+    print('| --- | --- | --- | --- | --- |')
+    print(f'| noisy input | {figures["noisy_input"][0]:.2f} | {figures["noisy_input"][1]:.4f} | | |')
+    for name in settings:
+        psnr, ssim, seconds = figures[name]
+        print(f'| {name} | {psnr:.2f} | {ssim:.4f} | {psnr - figures["one_z"][0]:+.2f} | {seconds:.0f} |')
+    pi = figures['paddle_inference_fp32_vs_dygraph']
+    print(f'\nPaddle Inference fp32 vs dygraph: max abs diff {pi["max_abs_diff"]:.2g}, at most '
+          f'{pi["max_grey_levels"]} grey level(s), PSNR {pi["psnr_db"]:.1f} dB')
+    bf16 = figures['paddle_inference_bf16']
+    if isinstance(bf16, dict):
+        print(f'Paddle Inference bf16: PSNR vs fp32 {bf16["psnr_vs_fp32_db"]:.1f} dB, PSNR vs GT '
+              f'{bf16["psnr_vs_gt_change_db"]:+.3f} dB')
+    else:
+        print(f'Paddle Inference bf16: {bf16}')
+    tiling = figures['tiling']
+    print(f'tiled ({tiling["tile"]}, overlap {tiling["overlap"]}) vs whole on a '
+          f'{tiling["image"][1]}x{tiling["image"][0]} mosaic: max abs diff {tiling["max_abs_diff"]:.3g} '
+          f'({tiling["max_grey_levels"]} grey levels), PSNR {tiling["psnr_whole_db"]:.2f} -> '
+          f'{tiling["psnr_tiled_db"]:.2f} dB')
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, 'w') as f:
+            json.dump(figures, f, indent=1)
+    return figures
+
+
+if __name__ == '__main__':
+    main()

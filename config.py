@@ -42,9 +42,11 @@ SCHEMA: Dict[str, Any] = {
             'use_rot': Field(True, 'bool'),
             'n_workers': Field(6, 'int'),
             'use_shuffle': Field(True, 'bool'),
+            'use_shared_memory': Field(True, 'bool'),  # worker batches through /dev/shm
         },
         'val': {
             'dataroot': Field('data/SIDD/val', 'str'),
+            'batch_size': Field(8, 'int'),  # blocks denoised together; results do not depend on it
         },
     },
     'network_G': {
@@ -71,6 +73,12 @@ SCHEMA: Dict[str, Any] = {
         'gaussian_scale': Field(1.0, 'float'),
         'manual_seed': Field(10, 'int'),
         'val_freq': Field(5000, 'int'),
+        # Cards (processes) that batch_size, lr_G, niter and lr_steps are set for.
+        'world_size': Field(1, 'int'),
+        # GPU only: cuDNN's deterministic algorithms (exact resume; slower), and TF32 for
+        # convolutions and matmuls (faster on Ampere and later; not float32 arithmetic).
+        'deterministic': Field(False, 'bool'),
+        'allow_tf32': Field(False, 'bool'),
     },
     'logger': {
         'print_freq': Field(100, 'int'),
@@ -236,6 +244,8 @@ def _check_consistency(data: Dict[str, Any]) -> None:
                           f"multiple of scale ({scale})")
     counts = {'datasets.train.batch_size': data['datasets']['train']['batch_size'],
               'train.niter': data['train']['niter'], 'train.val_freq': data['train']['val_freq'],
+              'train.world_size': data['train']['world_size'],
+              'datasets.val.batch_size': data['datasets']['val']['batch_size'],
               'logger.print_freq': data['logger']['print_freq'],
               'logger.save_checkpoint_freq': data['logger']['save_checkpoint_freq']}
     for key, value in counts.items():
@@ -282,3 +292,28 @@ def save_config(cfg: Config, path: str) -> None:
 def experiment_dir(cfg: Config) -> str:
     """Folder of one experiment: ``path.experiments_root/name``."""
     return os.path.join(cfg.path.experiments_root, cfg.name)
+
+
+def scaled_to_world_size(cfg: Config, world_size: int) -> Config:
+    """``cfg`` rescaled from ``train.world_size`` cards to ``world_size``, keeping the samples
+    seen and the ratio of total batch to learning rate (README, Training: the scaling rule):
+    lr_G x M/N, niter and lr_steps x N/M (rounded), val_freq and save_checkpoint_freq too."""
+    data = cfg.to_dict()
+    assumed = data['train']['world_size']
+    ratio = world_size / assumed
+    train = data['train']
+    train['lr_G'] = train['lr_G'] * ratio
+    for key in ('niter', 'val_freq'):
+        train[key] = max(1, round(train[key] / ratio))
+    train['lr_steps'] = [max(1, round(step / ratio)) for step in train['lr_steps']]
+    data['logger']['save_checkpoint_freq'] = max(1, round(data['logger']['save_checkpoint_freq'] / ratio))
+    train['world_size'] = world_size
+    _check_consistency(data)
+    return Config(data)
+
+
+def world_size_rule(cfg: Config, world_size: int) -> str:
+    """The scaling rule for this run, in words (for the warning when the card count differs)."""
+    scaled = scaled_to_world_size(cfg, world_size)
+    return (f'lr_G {cfg.train.lr_G:g} -> {scaled.train.lr_G:g}, niter {cfg.train.niter} -> '
+            f'{scaled.train.niter}, lr_steps {list(cfg.train.lr_steps)} -> {list(scaled.train.lr_steps)}')

@@ -334,13 +334,24 @@ def training_main(default_config: str, description: str, argv: Optional[Sequence
                  help='continue the latest checkpoint of this experiment '
                       '(<path.experiments_root>/<name>/models/model_latest.pdparams); '
                       'another checkpoint: -o path.resume_state=PATH')
+    add_bool_arg(parser, '--scale_to_world_size', default=False,
+                 help='when the number of processes differs from train.world_size, rescale lr_G, '
+                      'niter, lr_steps and the frequencies by the rule of the README (Training) '
+                      'instead of only warning')
     args = parser.parse_args(argv)
     prepare_process(args.verbose)
-    from config import ConfigError
+    from config import ConfigError, scaled_to_world_size
+    from engine.distributed import world_and_rank
     from engine.trainer import TrainingError, train
     from utils.checkpoint import WeightsError
 
     try:
-        train(config_from_args(args), resume=args.resume)
+        cfg = config_from_args(args)
+        world_size, _ = world_and_rank()
+        if args.scale_to_world_size and world_size != cfg.train.world_size:
+            cfg = scaled_to_world_size(cfg, world_size)
+            print(f'rescaled for {world_size} process(es): lr_G {cfg.train.lr_G:g}, niter '
+                  f'{cfg.train.niter}, lr_steps {list(cfg.train.lr_steps)}')
+        train(cfg, resume=args.resume)
     except (ConfigError, FileNotFoundError, TrainingError, WeightsError) as err:
         fail(err)

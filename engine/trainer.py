@@ -4,35 +4,42 @@ One iteration follows the official ``InvDN_model.optimize_parameters`` and ``tra
 forward the noisy crop, the InvDN objective (losses.InvDNLoss), backward, clip the
 gradient by its global norm (torch ``clip_grad_norm_``), an Adam step with L2 weight
 decay, then one MultiStepDecay step. On several cards ``paddle.DataParallel`` averages
-the gradients, every card reads its own part of each global batch, and only rank 0
-validates, logs and writes files.
+the gradients, every card reads its own part of each global batch, validation is split
+between the cards, and rank 0 logs and writes files (engine/distributed.py).
 
 Runs are counted in iterations and are resumable: a checkpoint holds the weights, the
 Adam moments, the schedule position and every rank's RNG states, and the batch of each
 iteration depends only on the seed and the iteration number (dataloaders.sampler), so
 a resumed run continues exactly as if it had not stopped.
+
+The loss terms stay on the device between sync points (every ``logger.print_freq``
+iterations, and before every validation and checkpoint): a GPU is not stalled by a host
+read each step, and a non-finite loss is caught before any checkpoint could hold it.
 """
 import math
 import os
 import random
 import time
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import paddle
 import paddle.distributed as dist
 from tqdm import tqdm
 
-from config import Config, experiment_dir, save_config
+from config import Config, experiment_dir, save_config, world_size_rule
 from dataloaders import create_dataset
 from dataloaders.sampler import ResumableBatchSampler
 from engine.denoise import DenoiseOptions, DygraphBackend
+from engine.distributed import (check_shared_folder, gather, init_process_group, rank_rng_state,
+                                restore_rank_rng_state, world_and_rank)
 from engine.evaluate import EvalResult, evaluate_pairs
 from losses import InvDNLoss
 from networks import InvNet, build_invnet
 from utils.checkpoint import (CheckpointError, atomic_save, compare_state_dicts, describe_mismatch,
                               load_weights, read_training_checkpoint, training_checkpoint)
-from utils.device import select_device
+from utils.device import on_gpu, select_device
+from utils.image_io import ImageReadError
 from utils.logging_utils import ScalarWriter, close_logger, plot_training_curves, setup_logger
 
 LATEST = 'model_latest.pdparams'
@@ -54,12 +61,15 @@ def build_grad_clip(train_cfg: Config) -> Optional[paddle.nn.ClipGradByGlobalNor
             if train_cfg.gradient_clipping else None)
 
 
-def build_optimizer(train_cfg: Config, parameters: List[paddle.Tensor]
+def build_optimizer(train_cfg: Config, parameters: List[paddle.Tensor], multi_tensor: bool = True
                     ) -> Tuple[paddle.optimizer.Adam, paddle.optimizer.lr.MultiStepDecay]:
     """Adam + MultiStepDecay + global-norm clipping, as the official ``InvDN_Model``.
 
     Paddle clips first and then adds the float ``weight_decay`` as L2 to the gradient, the
     order of torch's ``clip_grad_norm_`` followed by ``Adam(weight_decay=...)``.
+    ``multi_tensor`` updates all parameters in a few fused ops instead of several per
+    parameter (288 here): the same updates to float32 rounding, fewer launches on a GPU.
+    The two kinds keep their state differently, so a run resumes with the kind it began with.
     """
     if not 0 < train_cfg.lr_gamma < 1:
         raise ValueError(f'train.lr_gamma must be in (0, 1) (MultiStepDecay), got '
@@ -69,8 +79,18 @@ def build_optimizer(train_cfg: Config, parameters: List[paddle.Tensor]
     optimizer = paddle.optimizer.Adam(
         learning_rate=scheduler, beta1=train_cfg.beta1, beta2=train_cfg.beta2,
         parameters=parameters, weight_decay=train_cfg.weight_decay_G or None,
-        grad_clip=build_grad_clip(train_cfg))
+        grad_clip=build_grad_clip(train_cfg), use_multi_tensor=multi_tensor)
     return optimizer, scheduler
+
+
+def gpu_flags(train_cfg: Config) -> Dict[str, bool]:
+    """cuDNN and TF32 settings for a GPU run, stated instead of left to Paddle's defaults
+    (which have changed between releases). The training crop is fixed, so the exhaustive
+    algorithm search pays off after the first iterations."""
+    return {'FLAGS_cudnn_exhaustive_search': not train_cfg.deterministic,
+            'FLAGS_cudnn_deterministic': train_cfg.deterministic,
+            'FLAGS_allow_tf32_cudnn': train_cfg.allow_tf32,
+            'FLAGS_allow_tf32_cublas': train_cfg.allow_tf32}
 
 
 def latest_checkpoint(cfg: Config) -> str:
@@ -91,23 +111,6 @@ def check_experiment_dir(cfg: Config, resuming: bool) -> str:
             'with --resume, or start a new one with -o name=NEW_NAME (or another '
             'path.experiments_root); nothing was changed')
     return folder
-
-
-def rng_state() -> Dict[str, Any]:
-    """Python, NumPy and Paddle (current device) generator states of this process."""
-    name, key, pos, has_gauss, gauss = np.random.get_state()
-    # paddle.load turns arrays into tensors and has no uint32: keep the key as int64.
-    return {'python': random.getstate(),
-            'numpy': (name, key.astype(np.int64), pos, has_gauss, gauss),
-            'paddle': paddle.get_rng_state()}
-
-
-def set_rng_state(state: Dict[str, Any]) -> None:
-    random.setstate(state['python'])
-    name, key, pos, has_gauss, gauss = state['numpy']
-    np.random.set_state((name, np.asarray(key, dtype=np.int64).astype(np.uint32),
-                         int(pos), int(has_gauss), float(gauss)))
-    paddle.set_rng_state(state['paddle'])
 
 
 def seed_everything(seed: int) -> None:
@@ -131,26 +134,63 @@ def config_changes(old: Dict[str, Any], new: Dict[str, Any], prefix: str = '') -
     return changes
 
 
-def validation_pairs(val_set: paddle.io.Dataset) -> Iterator[Tuple[str, np.ndarray, np.ndarray]]:
+def validation_pairs(val_set: paddle.io.Dataset, indices: Sequence[int]
+                     ) -> Iterator[Tuple[str, np.ndarray, np.ndarray]]:
     """(name, noisy HWC, gt HWC), read one at a time (SIDD validation does not fit in memory)."""
-    for index in range(len(val_set)):
+    for index in indices:
         sample = val_set[index]
         yield sample['name'], sample['Noisy'].transpose(1, 2, 0), sample['GT'].transpose(1, 2, 0)
 
 
-def validate(net: InvNet, val_set: paddle.io.Dataset, cfg: Config) -> EvalResult:
+def check_validation_set(val_set: paddle.io.Dataset, rank: int, world_size: int) -> None:
+    """Read every validation pair once (each rank its share) before training starts, so that
+    an unreadable or mis-sized block stops the run at once with one clear error on every
+    rank, not at the first validation hours later."""
+    problems = []
+    for index in range(rank, len(val_set), world_size):
+        try:
+            val_set[index]
+        except (ImageReadError, ValueError, OSError) as err:
+            problems.append(str(err))
+    problems = [p for rank_problems in gather(problems, world_size) for p in rank_problems]
+    if problems:
+        raise TrainingError(f'{len(problems)} validation pair(s) cannot be used (fix or remove '
+                            'them; nothing was trained):\n  ' + '\n  '.join(problems[:20]))
+
+
+def validate(net: InvNet, val_set: paddle.io.Dataset, cfg: Config, rank: int = 0,
+             world_size: int = 1) -> Tuple[Optional[EvalResult], List[str]]:
     """The official validation: one z sample, no self-ensemble, ``scale`` border cropped, uint8.
 
-    z comes from a seeded NumPy generator (the same every time, so PSNR changes only with the
-    weights) and the Paddle RNG is restored afterwards: validating never alters training.
+    Each rank denoises its share of the blocks (batched); the result of every rank is
+    gathered, so all ranks return the same (result, errors), identical to one rank
+    validating everything. z comes from a seeded NumPy generator per block (the same every
+    time, so PSNR changes only with the weights) and the Paddle RNG is restored
+    afterwards: validating never alters training. A block that fails is reported in
+    ``errors`` (the result is then None) instead of stopping training.
     """
     paddle_state = paddle.get_rng_state()
+    rows: List[Dict[str, Any]] = []
+    errors: List[str] = []
+    indices = range(rank, len(val_set), world_size)
     try:
-        return evaluate_pairs(DygraphBackend(net), validation_pairs(val_set),
-                              DenoiseOptions(seed=cfg.train.manual_seed), crop_border=cfg.scale,
-                              progress=False)
+        result = evaluate_pairs(DygraphBackend(net), validation_pairs(val_set, indices),
+                                DenoiseOptions(seed=cfg.train.manual_seed), crop_border=cfg.scale,
+                                progress=False, batch_size=cfg.datasets.val.batch_size)
+        rows = [dict(row, index=index) for row, index in zip(result.per_image, indices)]
+        errors = list(result.failed)
+    except (ImageReadError, ValueError, OSError) as err:
+        errors = [str(err)]
     finally:
         paddle.set_rng_state(paddle_state)
+    gathered = gather((rows, errors), world_size)
+    errors = [e for _, rank_errors in gathered for e in rank_errors]
+    rows = sorted((row for rank_rows, _ in gathered for row in rank_rows), key=lambda r: r['index'])
+    if errors or not rows:
+        return None, errors or ['no validation blocks']
+    return EvalResult(psnr=float(np.mean([r['psnr'] for r in rows])),
+                      ssim=float(np.mean([r['ssim'] for r in rows])),
+                      per_image=[{k: v for k, v in r.items() if k != 'index'} for r in rows]), []
 
 
 class Trainer:
@@ -158,21 +198,37 @@ class Trainer:
 
     def __init__(self, cfg: Config, resume: bool = False):
         self.cfg = cfg
-        self.world_size = dist.ParallelEnv().world_size
-        self.rank = dist.ParallelEnv().rank if self.world_size > 1 else 0
+        self.world_size, self.rank = world_and_rank()
         self.is_main = self.rank == 0
         resume_path = cfg.path.resume_state or (latest_checkpoint(cfg) if resume else None)
         self.exp_dir = check_experiment_dir(cfg, resuming=resume_path is not None)
         self.models_dir = os.path.join(self.exp_dir, 'models')
-        self.device = select_device(cfg.device)
+        notes: List[str] = []
+        select_device(cfg.device)
         if self.world_size > 1:
-            if not dist.is_initialized():
-                dist.init_parallel_env()
-            dist.barrier()  # every rank has checked the folder before rank 0 fills it
+            init_process_group('cpu' if not on_gpu() else 'gpu')
+            problem = check_shared_folder(self.exp_dir, self.rank, self.world_size)
+            if problem:
+                raise TrainingError(problem)
+        self.device = paddle.get_device()  # what runs, after the launcher's choice
         train_cfg, data_cfg, seed = cfg.train, cfg.datasets.train, cfg.train.manual_seed
+        if self.world_size != train_cfg.world_size:
+            notes.append(f'WARNING: the configuration is set for train.world_size = '
+                         f'{train_cfg.world_size} card(s) and this run has {self.world_size}: the '
+                         'total batch and the batch-to-lr ratio differ from the paper setting. '
+                         f'The rule would give {world_size_rule(cfg, self.world_size)}; apply it '
+                         'with --scale_to_world_size')
+        if on_gpu():
+            paddle.set_flags(gpu_flags(train_cfg))
 
         self.train_set = create_dataset(data_cfg, 'train', cfg.scale, seed=seed)
         self.val_set = create_dataset(cfg.datasets.val, 'val', cfg.scale)
+        check_validation_set(self.val_set, self.rank, self.world_size)
+        if on_gpu() and self.train_set.lq_dir is None:
+            notes.append(f'WARNING: no LQ/ folder in {data_cfg.dataroot}: LQ is computed on the fly '
+                         '(about 68 ms per sample against 11 ms read from LQ/, measured on CPU), '
+                         'enough to starve a GPU; write it once with: python generate_lq.py '
+                         f'--input {data_cfg.dataroot}')
         # One seed on every rank: identical initial weights. Then each rank draws its own z
         # (the official DDP code repeats one z stream on every card).
         seed_everything(seed)
@@ -182,15 +238,18 @@ class Trainer:
         if self.rank:
             seed_everything(seed + self.rank)
         self.model = paddle.DataParallel(self.net) if self.world_size > 1 else self.net
-        self.optimizer, self.scheduler = build_optimizer(train_cfg, self.model.parameters())
+        state = self._read_checkpoint(resume_path) if resume_path else None
+        # A run keeps the optimiser kind it began with (checkpoints before multi-tensor: plain).
+        self.multi_tensor = state['optimizer_kind'] == 'adam_multi_tensor' if state else True
+        self.optimizer, self.scheduler = build_optimizer(train_cfg, self.model.parameters(),
+                                                         self.multi_tensor)
         self.loss_fn = InvDNLoss.from_config(train_cfg)
 
         self.iteration, self.best_psnr = 0, -math.inf
         self.history: Dict[str, Any] = {'loss': {term: [] for term in LOGGED},
                                         'val_psnr': [], 'val_ssim': []}
-        notes = []
-        if resume_path:
-            notes = self._resume(resume_path)
+        if state:
+            notes += self._resume(resume_path, state)
         if self.iteration > train_cfg.niter:
             raise TrainingError(f'{resume_path} is at iteration {self.iteration}, beyond '
                                 f'train.niter = {train_cfg.niter}; raise train.niter')
@@ -198,16 +257,19 @@ class Trainer:
             self.train_set, data_cfg.batch_size, train_cfg.niter, start_iter=self.iteration,
             seed=seed, num_replicas=self.world_size, rank=self.rank, shuffle=data_cfg.use_shuffle)
         self.loader = paddle.io.DataLoader(self.train_set, batch_sampler=self.sampler,
-                                           num_workers=data_cfg.n_workers)
+                                           num_workers=data_cfg.n_workers,
+                                           use_shared_memory=data_cfg.use_shared_memory)
         if self.is_main:
             self._open_logs(resume_path, notes)
 
-    def _resume(self, path: str) -> List[str]:
-        """Restore weights, Adam state, schedule, counters and RNG streams; return notes to log."""
+    def _read_checkpoint(self, path: str) -> Dict[str, Any]:
         try:
-            state = read_training_checkpoint(path)
+            return read_training_checkpoint(path)
         except CheckpointError as err:
             raise TrainingError(f'path.resume_state: {err}') from None
+
+    def _resume(self, path: str, state: Dict[str, Any]) -> List[str]:
+        """Restore weights, Adam state, schedule, counters and RNG streams; return notes to log."""
         weights = state['state_dict']
         mismatch = compare_state_dicts(self.net.state_dict(), weights)
         if any(mismatch):
@@ -229,11 +291,15 @@ class Trainer:
         self.history = state['history'] or self.history
         notes = [f'Resumed from {path} at iteration {self.iteration}']
         rng_states = state['rng_states']
+        reseed = self.cfg.train.manual_seed + 7919 * self.iteration + self.rank
         if len(rng_states) == self.world_size:
-            set_rng_state(rng_states[self.rank])
+            warning = restore_rank_rng_state(rng_states[self.rank], reseed)
+            if warning:
+                notes.append(warning)
         else:
+            seed_everything(reseed)
             notes.append(f'WARNING: {path} was written by {len(rng_states)} processes and this '
-                         f'run has {self.world_size}: RNG streams restart from the seed')
+                         f'run has {self.world_size}: RNG streams restart from seed {reseed}')
         changes = config_changes(state['config'], self.cfg.to_dict())
         if changes:
             notes.append('WARNING: configuration differs from the checkpoint: '
@@ -261,8 +327,8 @@ class Trainer:
             f'{len(self.train_set)} training images ({self.sampler.batches_per_epoch} iterations '
             f'per epoch), {len(self.val_set)} validation images, '
             f'{sum(p.size for p in self.net.parameters()):,d} parameters, iterations '
-            f'{self.iteration} -> {cfg.train.niter}, VisualDL '
-            f'{"on" if self.writer.enabled else "off (pip install visualdl)"}')
+            f'{self.iteration} -> {cfg.train.niter}, Adam{" (multi-tensor)" if self.multi_tensor else ""}, '
+            f'VisualDL {"on" if self.writer.enabled else "off (pip install visualdl)"}')
 
     def close(self) -> None:
         if self.is_main:
@@ -273,14 +339,8 @@ class Trainer:
     def checkpoint(self, rng_states: List[Dict[str, Any]]) -> Dict[str, Any]:
         return training_checkpoint(self.net.state_dict(), self.optimizer.state_dict(),
                                    self.scheduler.state_dict(), self.iteration, self.best_psnr,
-                                   rng_states, self.cfg.to_dict(), self.history)
-
-    def _gather_rng_states(self) -> List[Dict[str, Any]]:
-        if self.world_size == 1:
-            return [rng_state()]
-        states: List[Dict[str, Any]] = []
-        dist.all_gather_object(states, rng_state())
-        return states
+                                   rng_states, self.cfg.to_dict(), self.history,
+                                   'adam_multi_tensor' if self.multi_tensor else 'adam')
 
     def _check_ranks_agree(self) -> str:
         """Data parallel keeps the weights of every rank identical; the checkpoint holds rank
@@ -290,56 +350,83 @@ class Trainer:
         weights = [p.astype('float64') for p in self.net.parameters()]
         local = paddle.stack([sum(w.sum() for w in weights), sum(w.abs().sum() for w in weights),
                               sum((w * w).sum() for w in weights)])
-        checksums: List[paddle.Tensor] = []
-        dist.all_gather(checksums, local)
-        values = [tuple(c.numpy().tolist()) for c in checksums]
+        values = [tuple(c) for c in gather(local.numpy().tolist(), self.world_size)]
         if len(set(values)) != 1:
             raise TrainingError(f'the weights of the {self.world_size} ranks differ at iteration '
                                 f'{self.iteration} (checksums {values}); the checkpoint would '
                                 'hold only rank 0\'s')
         return f' (weights identical on all {self.world_size} ranks)'
 
-    def step(self, batch: Dict[str, Any]) -> Dict[str, float]:
-        """One optimisation step; returns the loss terms (averaged over the cards).
-
-        A NaN or inf on any card stops every card before the weights change.
-        """
+    def step(self, batch: Dict[str, Any]) -> paddle.Tensor:
+        """One optimisation step; returns the loss terms (averaged over the cards) as a tensor
+        on the device, read by ``_settle`` at the next sync point."""
         total, terms = self.loss_fn(self.model, batch['Noisy'], batch['LQ'], batch['GT'])
         stacked = paddle.stack([total] + [terms[t] for t in LOSS_TERMS]).detach()
         if self.world_size > 1:
-            dist.all_reduce(stacked)  # one collective for the log and the NaN check
+            dist.all_reduce(stacked)  # the same values, and the same NaN verdict, on every card
             stacked = stacked / self.world_size
-        values = dict(zip(LOGGED, stacked.numpy().tolist()))
-        if not all(math.isfinite(v) for v in values.values()):
-            latest = os.path.join(self.models_dir, LATEST)
-            raise TrainingError(
-                f'non-finite loss at iteration {self.iteration + 1} ('
-                + ', '.join(f'{k} {v:.4e}' for k, v in values.items())
-                + (f', mean over {self.world_size} cards' if self.world_size > 1 else '')
-                + '); stopped before updating the weights. Last good checkpoint: '
-                + (latest if os.path.isfile(latest) else 'none saved yet')
-                + '. Lower train.lr_G or check the training data')
         self.optimizer.clear_grad()
         total.backward()
         self.optimizer.step()
         self.scheduler.step()
         self.iteration += 1
-        return values
+        return stacked
+
+    def _settle(self, pending: List[Tuple[int, paddle.Tensor]]) -> List[Dict[str, float]]:
+        """Read the loss terms of the iterations since the last sync point; a non-finite one
+        stops every card before anything else is validated or saved."""
+        rows = []
+        for iteration, stacked in pending:
+            values = dict(zip(LOGGED, stacked.numpy().tolist()))
+            if not all(math.isfinite(v) for v in values.values()):
+                latest = os.path.join(self.models_dir, LATEST)
+                raise TrainingError(
+                    f'non-finite loss at iteration {iteration} ('
+                    + ', '.join(f'{k} {v:.4e}' for k, v in values.items())
+                    + (f', mean over {self.world_size} cards' if self.world_size > 1 else '')
+                    + f'); stopped at iteration {self.iteration} without saving. Last good '
+                    'checkpoint: ' + (latest if os.path.isfile(latest) else 'none saved yet')
+                    + '. Lower train.lr_G or check the training data')
+            rows.append(values)
+        return rows
+
+    def _batches(self) -> Iterator[Dict[str, Any]]:
+        """The loader's batches; a worker that fails (e.g. out of shared memory) is one error
+        that says what to do."""
+        iterator = iter(self.loader)
+        while True:
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                return
+            except (RuntimeError, SystemError) as err:
+                raise TrainingError(
+                    f'the data loader failed: {err}. If its workers ran out of shared memory '
+                    '(/dev/shm; 64 MB by default in Docker), give the container more '
+                    '(docker run --shm-size=1g), or set datasets.train.use_shared_memory=false '
+                    'or fewer datasets.train.n_workers') from err
+            yield batch
 
     def run(self) -> None:
         cfg, print_freq = self.cfg, self.cfg.logger.print_freq
         window: Dict[str, List[float]] = {key: [] for key in LOGGED}
+        pending: List[Tuple[int, paddle.Tensor]] = []
         window_start = time.perf_counter()
         bar = tqdm(total=cfg.train.niter, initial=self.iteration, disable=not self.is_main,
                    dynamic_ncols=True, desc=cfg.name, unit='it')
         self.model.train()
         try:
-            for batch in self.loader:
+            for batch in self._batches():
                 lr = self.optimizer.get_lr()
-                values = self.step(batch)
+                pending.append((self.iteration + 1, self.step(batch)))
                 bar.update(1)
-                for key, value in values.items():
-                    window[key].append(value)
+                if not (self.iteration % print_freq == 0 or self._validate_now()
+                        or self._save_now()):
+                    continue
+                for values in self._settle(pending):
+                    for key, value in values.items():
+                        window[key].append(value)
+                pending = []
                 if self.iteration % print_freq == 0:
                     if self.is_main:
                         speed = len(window['total']) / (time.perf_counter() - window_start)
@@ -369,18 +456,31 @@ class Trainer:
         self.writer.add_scalars({f'train/{k}': v for k, v in means.items()}, self.iteration)
         self.writer.add_scalars({'train/lr': lr, 'train/it_per_s': speed}, self.iteration)
 
+    def _validate_now(self) -> bool:
+        return self.iteration % self.cfg.train.val_freq == 0
+
+    def _save_now(self) -> bool:
+        return (self.iteration % self.cfg.logger.save_checkpoint_freq == 0
+                or self.iteration == self.cfg.train.niter)
+
     def _validate_and_save(self) -> None:
-        cfg, it = self.cfg, self.iteration
-        validate_now = it % cfg.train.val_freq == 0
-        save_now = it % cfg.logger.save_checkpoint_freq == 0 or it == cfg.train.niter
+        it = self.iteration
+        validate_now, save_now = self._validate_now(), self._save_now()
         if not (validate_now or save_now):
             return
-        rng_states = self._gather_rng_states()  # collectives: every rank takes part
+        # Collectives: every rank takes part.
+        rng_states = gather(rank_rng_state(), self.world_size)
         ranks_note = self._check_ranks_agree() if save_now else ''
+        result, errors = validate(self.net, self.val_set, self.cfg, self.rank, self.world_size) \
+            if validate_now else (None, [])
         if not self.is_main:
             return
-        if validate_now:
-            result = validate(self.net, self.val_set, cfg)
+        if errors:
+            message = (f'iter {it:8d} validation failed, training continues: '
+                       + '; '.join(errors[:5]))
+            self.val_logger.info(message)
+            self.logger.info('WARNING: ' + message)
+        if result is not None:
             self.history['val_psnr'].append([it, result.psnr])
             self.history['val_ssim'].append([it, result.ssim])
             improved = result.psnr > self.best_psnr

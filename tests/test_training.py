@@ -13,7 +13,7 @@ from config import load_config
 from networks import build_invnet
 from utils.checkpoint import load_weights
 from engine.trainer import (LOSS_TERMS, Trainer, TrainingError, build_grad_clip, build_optimizer,
-                           train)
+                            train, validate)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,7 +59,7 @@ def test_loss_decreases_on_a_fixed_batch(synthetic_sidd, tmp_path):
     trainer = Trainer(small_config(synthetic_sidd, tmp_path, 'fit', 'train.niter=30'))
     try:
         batch = next(iter(trainer.loader))
-        totals = [trainer.step(batch)['total'] for _ in range(25)]
+        totals = [float(trainer.step(batch)[0]) for _ in range(25)]  # [0]: the total loss
     finally:
         trainer.close()
     assert np.mean(totals[-5:]) < 0.7 * np.mean(totals[:5])
@@ -103,7 +103,8 @@ def test_checkpoint_contents_and_logs(six_iterations):
     assert {'state_dict', 'optimizer', 'lr_scheduler', 'iter', 'best_psnr', 'rng_states',
             'config'} <= set(ckpt)
     assert ckpt['iter'] == 6 and ckpt['config'] == cfg.to_dict()
-    assert set(ckpt['rng_states'][0]) == {'python', 'numpy', 'paddle'}
+    assert set(ckpt['rng_states'][0]) == {'python', 'numpy', 'paddle_cpu', 'device', 'paddle_device'}
+    assert ckpt['optimizer_kind'] == 'adam_multi_tensor'
     assert len(ckpt['rng_states']) == 1
     val_lines = (exp / 'val.log').read_text().splitlines()
     assert len(val_lines) == 2 and all('psnr' in line and 'ssim' in line for line in val_lines)
@@ -216,11 +217,20 @@ def test_two_process_cpu_launch(synthetic_sidd, tmp_path):
     common = ['train.niter=2', 'train.gaussian_scale=0', 'train.val_freq=100']
     result, logs = launch_four_card_script(
         tmp_path, 'two', small_overrides(synthetic_sidd, tmp_path, 'two', *common,
-                                         'datasets.train.batch_size=1'))
+                                         'datasets.train.batch_size=1', 'train.val_freq=2'))
     assert result.returncode == 0, result.stderr[-3000:] + logs[0][-3000:] + logs[1][-3000:]
     train_log = (tmp_path / 'two' / 'train.log').read_text()
     assert 'device cpu x 2' in train_log
     assert 'at iteration 2 (weights identical on all 2 ranks)' in train_log
+    # Validation split between the two ranks equals one process validating every block.
+    split_psnr = float(train_log.split('Validation: iter        2 psnr ')[1].split()[0])
+    with paddle.utils.unique_name.guard():
+        checker = Trainer(load_config(str(REPO / 'training_1card.yml'),
+                                      small_overrides(synthetic_sidd, tmp_path, 'check', *common)))
+        checker.net.set_state_dict(load_checkpoint(tmp_path, 'two')['state_dict'])
+        whole, _ = validate(checker.net, checker.val_set, checker.cfg)
+        checker.close()
+    assert split_psnr == pytest.approx(whole.psnr, abs=1e-3)
 
     train(load_config(str(REPO / 'training_1card.yml'),  # 1 process x batch 2
                       small_overrides(synthetic_sidd, tmp_path, 'one', *common)))

@@ -109,12 +109,13 @@ def saved_network_options(content: Any) -> Dict[str, Any]:
 def training_checkpoint(state_dict: Mapping[str, Any], optimizer: Mapping[str, Any],
                         lr_scheduler: Mapping[str, Any], iteration: int, best_psnr: float,
                         rng_states: List[Dict[str, Any]], config: Dict[str, Any],
-                        history: Dict[str, Any]) -> Dict[str, Any]:
-    """Everything a resumed run needs: weights, Adam state, schedule position, iteration,
+                        history: Dict[str, Any], optimizer_kind: str) -> Dict[str, Any]:
+    """Everything a resumed run needs: weights, Adam state (and its kind: 'adam' or
+    'adam_multi_tensor', which keep their state differently), schedule position, iteration,
     best validation PSNR, every rank's RNG states, the configuration and the logged curves."""
-    return {'state_dict': state_dict, 'optimizer': optimizer, 'lr_scheduler': lr_scheduler,
-            'iter': iteration, 'best_psnr': best_psnr, 'rng_states': rng_states,
-            'config': config, 'history': history}
+    return {'state_dict': state_dict, 'optimizer': optimizer, 'optimizer_kind': optimizer_kind,
+            'lr_scheduler': lr_scheduler, 'iter': iteration, 'best_psnr': best_psnr,
+            'rng_states': rng_states, 'config': config, 'history': history}
 
 
 def read_training_checkpoint(path: str) -> Dict[str, Any]:
@@ -130,6 +131,7 @@ def read_training_checkpoint(path: str) -> Dict[str, Any]:
     state['state_dict'] = extract_state_dict(state, path)
     state.setdefault('best_psnr', float('-inf'))
     state.setdefault('history', None)
+    state.setdefault('optimizer_kind', 'adam')  # written before multi-tensor Adam
     return state
 
 

@@ -226,8 +226,9 @@ class Trainer:
         check_validation_set(self.val_set, self.rank, self.world_size)
         if on_gpu() and self.train_set.lq_dir is None:
             notes.append(f'WARNING: no LQ/ folder in {data_cfg.dataroot}: LQ is computed on the fly '
-                         '(about 68 ms per sample against 11 ms read from LQ/, measured on CPU), '
-                         'enough to starve a GPU; write it once with: python generate_lq.py '
+                         'in every epoch (19.0 ms per sample against 16.7 ms with LQ/, 512 x 512 '
+                         'pairs, measured on a 2-core CPU), work taken from the loader workers '
+                         'that feed the GPU; write it once with: python generate_lq.py '
                          f'--input {data_cfg.dataroot}')
         # One seed on every rank: identical initial weights. Then each rank draws its own z
         # (the official DDP code repeats one z stream on every card).

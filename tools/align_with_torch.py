@@ -48,6 +48,9 @@ OFFICIAL_LOSS = dict(lambda_fit_forw=16.0, lambda_rec_back=1.0, lambda_grad_back
 # config.py's defaults; Adam's epsilon is 1e-8 in both frameworks.
 PAPER_TRAIN = load_config(None).train
 TRAIN_STEPS = 3
+# The training optimiser is multi-tensor Adam, which Paddle runs in float32 only: its three
+# steps in float32 against torch in float64 measured rel_max 1.7e-7 (seed 0); 10x that.
+OPTIMIZER_FP32_THRESHOLD = 2e-6
 
 # Stage -> (metric, threshold). rel_max = max|a - b| / max|b| per tensor, worst tensor;
 # rel_l2 = ||a - b|| / ||b||. Measured on 2x3x64x64 inputs, block_num 8 8, seed 0 (torch
@@ -64,6 +67,7 @@ THRESHOLDS = {
     'train_losses': ('rel_max', 5e-5),
     'train_updates': ('rel_l2', 2e-2),
     'optimizer': ('rel_max', 1e-12),
+    'optimizer_multi_tensor': ('rel_max', OPTIMIZER_FP32_THRESHOLD),
 }
 
 
@@ -191,11 +195,13 @@ def run_torch(official: SimpleNamespace, net, data: Dict[str, np.ndarray], dtype
             for stage, values in results.items()}
 
 
-def paper_optimizer(parameters: List[paddle.Tensor], **overrides) -> paddle.optimizer.Adam:
+def paper_optimizer(parameters: List[paddle.Tensor], multi_tensor: bool = True,
+                    **overrides) -> paddle.optimizer.Adam:
     """The training optimiser (engine.trainer.build_optimizer) with the paper's settings,
-    or with ``train.<key>`` overrides (e.g. ``weight_decay_G=0.5``)."""
+    or with ``train.<key>`` overrides (e.g. ``weight_decay_G=0.5``); ``multi_tensor`` False
+    gives the per-parameter algorithm, which also runs in float64."""
     train_cfg = load_config(None, [f'train.{k}={v}' for k, v in overrides.items()]).train
-    return build_optimizer(train_cfg, parameters)[0]
+    return build_optimizer(train_cfg, parameters, multi_tensor)[0]
 
 
 def run_paddle(state: Dict[str, np.ndarray], block_num: Sequence[int],
@@ -236,10 +242,13 @@ def run_paddle(state: Dict[str, np.ndarray], block_num: Sequence[int],
             for stage, values in results.items()}
 
 
-def optimizer_semantics(seed: int, torch_clip: str) -> Dict[str, Dict[str, np.ndarray]]:
-    """Three steps of the optimiser on one float64 conv with a large weight decay and active
-    clipping, in Paddle and torch. ``torch_clip``: 'official' (clip_grad_norm_, which divides
-    by norm + 1e-6) or 'exact' (scale by clip / max(norm, clip), as Paddle)."""
+def optimizer_semantics(seed: int, torch_clip: str, multi_tensor: bool = False
+                        ) -> Dict[str, Dict[str, np.ndarray]]:
+    """Three steps of the optimiser on one conv with a large weight decay and active
+    clipping, in Paddle and in torch float64. ``torch_clip``: 'official' (clip_grad_norm_,
+    which divides by norm + 1e-6) or 'exact' (scale by clip / max(norm, clip), as Paddle).
+    Paddle runs the per-parameter Adam in float64, or (``multi_tensor``) the training
+    optimiser, multi-tensor Adam, in float32, the only precision it has."""
     import torch
 
     rng = np.random.default_rng(seed)
@@ -247,17 +256,18 @@ def optimizer_semantics(seed: int, torch_clip: str) -> Dict[str, Dict[str, np.nd
     x, target = rng.standard_normal((2, 4, 8, 8)), rng.standard_normal((2, 4, 8, 8))
     settings = dict(lr_G=1e-2, weight_decay_G=0.5, gradient_clipping=0.1)
 
-    p_params = [paddle.create_parameter(list(a.shape), 'float64',
-                                        default_initializer=paddle.nn.initializer.Assign(a))
+    dtype = 'float32' if multi_tensor else 'float64'
+    p_params = [paddle.create_parameter(list(a.shape), dtype,
+                                        default_initializer=paddle.nn.initializer.Assign(a.astype(dtype)))
                 for a in (weight, bias)]
-    p_opt = paper_optimizer(p_params, **settings)
+    p_opt = paper_optimizer(p_params, multi_tensor, **settings)
     t_params = [torch.tensor(a, requires_grad=True) for a in (weight, bias)]
     t_opt = torch.optim.Adam(t_params, lr=settings['lr_G'],
                              betas=(PAPER_TRAIN.beta1, PAPER_TRAIN.beta2),
                              weight_decay=settings['weight_decay_G'])
     for _ in range(TRAIN_STEPS):
-        out = paddle.nn.functional.conv2d(paddle.to_tensor(x), *p_params, padding=1)
-        paddle.sum((out - paddle.to_tensor(target)) ** 2).backward()
+        out = paddle.nn.functional.conv2d(paddle.to_tensor(x.astype(dtype)), *p_params, padding=1)
+        paddle.sum((out - paddle.to_tensor(target.astype(dtype))) ** 2).backward()
         p_opt.step()
         p_opt.clear_grad()
 
@@ -388,6 +398,9 @@ def main(argv: Sequence[str] = None) -> int:
     runs['paddle']['optimizer'] = semantics['exact']['paddle']
     runs['torch']['optimizer'] = semantics['exact']['torch']
     runs['torch_fp64']['optimizer'] = semantics['exact']['torch']
+    multi = optimizer_semantics(args.seed, 'exact', multi_tensor=True)
+    for name in runs:
+        runs[name]['optimizer_multi_tensor'] = multi['paddle' if name == 'paddle' else 'torch']
     for name, results in runs.items():
         for stage, values in results.items():
             save_logger(args.result_dir, stage, name, values)
@@ -402,7 +415,7 @@ def main(argv: Sequence[str] = None) -> int:
         passed = value <= threshold
         if not passed:
             failed.append(f'{stage}: {metric} {value:.3g} > {threshold:g} ({worst_key})')
-        exact_ref = stage == 'optimizer'  # float64 problem: no float32 floor to measure
+        exact_ref = stage.startswith('optimizer')  # torch float64 reference: no floor to measure
         rows.append(dict(stage=stage, count=len(diff), abs_max=worst(diff, 'abs_max'),
                          rel_max=worst(diff, 'rel_max'), rel_l2=worst(diff, 'rel_l2'),
                          floor_rel_max='-' if exact_ref else f"{worst(floor, 'rel_max'):.3g}",
@@ -425,6 +438,9 @@ def main(argv: Sequence[str] = None) -> int:
         '- optimizer: one float64 3x3 conv, 3 steps with weight decay 0.5, lr 1e-2 and clip '
         'norm 0.1 (clipping active): Paddle Adam(weight_decay=float, ClipGradByGlobalNorm) '
         'against torch Adam(weight_decay) with clip scale clip/max(norm, clip).',
+        '- optimizer_multi_tensor: the same problem with the training optimiser, multi-tensor '
+        'Adam (float32 only in Paddle), against torch in float64: the same algorithm to float32 '
+        'rounding.',
         f"- torch clip_grad_norm_ divides by norm + 1e-6: on the float64 problem above it moves "
         f"the parameters by rel_max {worst(clip_effect, 'rel_max'):.3g} from the exact scaling; "
         f"on InvDN the global gradient norms were {', '.join(f'{n:.4g}' for n in norms)}, so "

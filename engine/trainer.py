@@ -394,9 +394,11 @@ class Trainer:
     def _batches(self) -> Iterator[Dict[str, Any]]:
         """The loader's batches; a worker that fails (e.g. out of shared memory) is one error
         that says what to do."""
-        iterator = iter(self.loader)
+        iterator = None
         while True:
             try:
+                if iterator is None:
+                    iterator = iter(self.loader)
                 batch = next(iterator)
             except StopIteration:
                 return

@@ -187,3 +187,19 @@ def test_scale_flag_rescales_the_run(synthetic_sidd, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert 'rescaled for 1 process(es): lr_G 0.0002, niter 2, lr_steps [100]' in done.stdout
     assert checkpoint_of(tmp_path, 'scaled')['iter'] == 2
+
+
+def test_a_failing_loader_worker_says_what_to_do(synthetic_sidd, tmp_path):
+    """E.g. workers out of shared memory in a Docker container: one error with the remedy."""
+    class DyingLoader:
+        def __iter__(self):
+            raise RuntimeError('DataLoader worker (pid 1234) is killed by signal: Bus error')
+
+    with paddle.utils.unique_name.guard():
+        trainer = Trainer(config(synthetic_sidd, tmp_path, 'shm', 'train.niter=2'))
+        trainer.loader = DyingLoader()
+        try:
+            with pytest.raises(TrainingError, match=r'(?s)Bus error.*--shm-size=1g.*use_shared_memory=false'):
+                trainer.run()
+        finally:
+            trainer.close()

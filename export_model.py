@@ -22,7 +22,7 @@ def parse_args(argv=None):
     parser.add_argument('--check_size', type=cli.positive_int, nargs=2, default=[64, 96],
                         metavar=('H', 'W'),
                         help='height and width of the random sample that checks the export '
-                             '(multiples of 4)')
+                             '(multiples of 4; a real SIDD block of docs/demo is checked too)')
     cli.add_bool_arg(parser, '--overwrite', default=False, help='replace an existing export in the folder')
     return parser.parse_args(argv)
 
@@ -43,11 +43,13 @@ def main(argv=None) -> dict:
                                 use_gpu=on_gpu())
     except (ExportError, ValueError) as err:
         cli.fail(err)
-    height, width = args.check_size
-    for name, diff in report.max_abs_diff.items():
-        print(f'{name} vs dynamic model on a {height}x{width} sample: max abs diff {diff:.3g}')
+    from engine.export import LIMITS
+
+    for name, diff in report.differences.items():
+        limit, unit = LIMITS[name]
+        print(f'{name} vs dynamic model: {diff:.3g} {unit} (limit {limit:g})')
     print(f'exported to {args.save_inference_dir} with {report.contract_path}')
-    return report.max_abs_diff
+    return report.differences
 
 
 if __name__ == '__main__':

@@ -97,15 +97,15 @@ function func_check_args() {
     shift
     if [[ $# -ne 2 ]]; then
         echo "usage: bash test_tipc/${script} CONFIG MODE" >&2
-        echo "  MODE: lite_train_lite_infer | whole_train_whole_infer" >&2
+        echo "  MODE: lite_train_lite_infer | whole_infer | whole_train_whole_infer" >&2
         exit 2
     fi
     if [[ ! -f $1 ]]; then
         echo "config file not found: $1" >&2
         exit 2
     fi
-    if [[ $2 != lite_train_lite_infer && $2 != whole_train_whole_infer ]]; then
-        echo "unknown MODE '$2'; expected lite_train_lite_infer or whole_train_whole_infer" >&2
+    if [[ $2 != lite_train_lite_infer && $2 != whole_infer && $2 != whole_train_whole_infer ]]; then
+        echo "unknown MODE '$2'; expected lite_train_lite_infer, whole_infer or whole_train_whole_infer" >&2
         exit 2
     fi
 }

@@ -75,6 +75,7 @@ infer_result_key=$(cfg_key infer_params --result_dir)
 benchmark_key=$(cfg_key infer_params --benchmark)
 benchmark_value=$(cfg infer_params --benchmark)
 compare_py=$(cfg infer_params compare)
+whole_infer_weights=$(cfg infer_params whole_infer_weights)
 
 OUTPUT_ROOT=./test_tipc/output
 LOG_PATH=${OUTPUT_ROOT}/${model_name}/${MODE}
@@ -116,6 +117,76 @@ else
     has_gpu=0
 fi
 
+# export_and_infer SAVE_DIR WEIGHTS: predict (dygraph reference), export, Paddle Inference on
+# each device and batch size, and the alignment of Paddle Inference with predict.py.
+function export_and_infer() {
+    local save_dir=$1
+    local weights=$2
+    local tag=$3
+    if [[ -n ${predict_py} && ${predict_py} != null ]]; then
+        predict_cmd="${python} ${predict_py} $(func_set_params "${eval_weights_key}" "${weights}") \
+$(func_set_params "${predict_input_key}" "${predict_input_value}") \
+$(func_set_params "${predict_gt_key}" "${predict_gt_value}") \
+$(func_set_params "${predict_result_key}" "${save_dir}/predict")"
+        run_step "${tag}_predict" "${predict_cmd}"
+    fi
+    if [[ -z ${norm_export} || ${norm_export} == null ]]; then
+        return
+    fi
+    local infer_dir="${save_dir}/inference"
+    export_cmd="${python} ${norm_export} $(func_set_params "${export_weights_key}" "${weights}") \
+$(func_set_params "${save_infer_key}" "${infer_dir}")"
+    run_step "${tag}_export" "${export_cmd}"
+
+    IFS='|'
+    for use_gpu in ${use_gpu_list}; do
+        for batch_size in ${infer_batch_list}; do
+            unset IFS
+            if [[ ${use_gpu} == True ]]; then
+                device=gpu
+            else
+                device=cpu
+            fi
+            if [[ ${device} == gpu && ${has_gpu} -eq 0 ]]; then
+                echo "---- infer on GPU skipped: this Paddle build sees no GPU"
+                echo "Skipped (no GPU) - ${inference_py} ${use_gpu_key}=${use_gpu}" >> "${status_log}"
+                continue
+            fi
+            infer_cmd="${python} ${inference_py} $(func_set_params "${use_gpu_key}" "${use_gpu}") \
+$(func_set_params "${infer_model_key}" "${infer_dir}") $(func_set_params "${infer_batch_key}" "${batch_size}") \
+$(func_set_params "${noisy_key}" "${noisy_value}") $(func_set_params "${clean_key}" "${clean_value}") \
+$(func_set_params "${infer_result_key}" "${save_dir}/infer_${device}_batchsize_${batch_size}") \
+$(func_set_params "${benchmark_key}" "${benchmark_value}")"
+            infer_tag="python_infer_${device}_batchsize_${batch_size}"
+            run_step "${infer_tag}" "${infer_cmd}"
+            # Alignment: Paddle Inference must give predict.py's images (same weights, seed).
+            if [[ -n ${compare_py} && ${compare_py} != null && -n ${predict_py} && ${predict_py} != null ]]; then
+                compare_cmd="${python} ${compare_py} --expected=${save_dir}/predict \
+--actual=${save_dir}/infer_${device}_batchsize_${batch_size}"
+                run_step "compare_predict_${infer_tag}" "${compare_cmd}"
+            fi
+            IFS='|'
+        done
+    done
+    unset IFS
+}
+
+if [[ ${MODE} == whole_infer ]]; then
+    # No training: the converted official weights when present, else the shipped demo model.
+    weights=""
+    for candidate in ${whole_infer_weights//|/ }; do
+        if [[ -f ${candidate} ]]; then
+            weights=${candidate}
+            break
+        fi
+    done
+    if [[ -z ${weights} ]]; then
+        echo "Skipped (no weights: none of ${whole_infer_weights//|/, } exists; convert the official weights, README: Official weights) - whole_infer" | tee -a "${status_log}"
+        exit 0
+    fi
+    echo "==== whole_infer weights: ${weights}" | tee -a "${status_log}"
+    export_and_infer "${LOG_PATH}/whole_infer" "${weights}" whole_infer
+else
 IFS='|'
 for gpu in ${gpu_list}; do
     unset IFS
@@ -152,58 +223,12 @@ $(func_set_params "${eval_data_key}" "${eval_data_value}") $(func_set_params "${
 $(func_set_params "${ensemble_key}" "${ensemble_value}") $(func_set_params "${eval_save_key}" "${save_dir}/eval")"
             run_step "${tag}_eval" "${eval_cmd}"
         fi
-
-        if [[ -n ${predict_py} && ${predict_py} != null ]]; then
-            predict_cmd="${python} ${predict_py} $(func_set_params "${eval_weights_key}" "${weights}") \
-$(func_set_params "${predict_input_key}" "${predict_input_value}") \
-$(func_set_params "${predict_gt_key}" "${predict_gt_value}") \
-$(func_set_params "${predict_result_key}" "${save_dir}/predict")"
-            run_step "${tag}_predict" "${predict_cmd}"
-        fi
-
-        if [[ -z ${norm_export} || ${norm_export} == null ]]; then
-            continue
-        fi
-        infer_dir="${save_dir}/inference"
-        export_cmd="${python} ${norm_export} $(func_set_params "${export_weights_key}" "${weights}") \
-$(func_set_params "${save_infer_key}" "${infer_dir}")"
-        run_step "${tag}_export" "${export_cmd}"
-
-        IFS='|'
-        for use_gpu in ${use_gpu_list}; do
-            for batch_size in ${infer_batch_list}; do
-                unset IFS
-                if [[ ${use_gpu} == True ]]; then
-                    device=gpu
-                else
-                    device=cpu
-                fi
-                if [[ ${device} == gpu && ${has_gpu} -eq 0 ]]; then
-                    echo "---- infer on GPU skipped: this Paddle build sees no GPU"
-                    echo "Skipped (no GPU) - ${inference_py} ${use_gpu_key}=${use_gpu}" >> "${status_log}"
-                    continue
-                fi
-                infer_cmd="${python} ${inference_py} $(func_set_params "${use_gpu_key}" "${use_gpu}") \
-$(func_set_params "${infer_model_key}" "${infer_dir}") $(func_set_params "${infer_batch_key}" "${batch_size}") \
-$(func_set_params "${noisy_key}" "${noisy_value}") $(func_set_params "${clean_key}" "${clean_value}") \
-$(func_set_params "${infer_result_key}" "${save_dir}/infer_${device}_batchsize_${batch_size}") \
-$(func_set_params "${benchmark_key}" "${benchmark_value}")"
-                infer_tag="python_infer_${device}_batchsize_${batch_size}"
-                run_step "${infer_tag}" "${infer_cmd}"
-                # Alignment: Paddle Inference must give predict.py's images (same weights, seed).
-                if [[ -n ${compare_py} && ${compare_py} != null && -n ${predict_py} && ${predict_py} != null ]]; then
-                    compare_cmd="${python} ${compare_py} --expected=${save_dir}/predict \
---actual=${save_dir}/infer_${device}_batchsize_${batch_size}"
-                    run_step "compare_predict_${infer_tag}" "${compare_cmd}"
-                fi
-                IFS='|'
-            done
-        done
-        unset IFS
+        export_and_infer "${save_dir}" "${weights}" "${tag}"
     done
     IFS='|'
 done
 unset IFS
+fi
 
 echo "==== ${MODE}: ${steps} steps, ${failures} failed (status lines in ${status_log})"
 echo "==== ${model_name} ${MODE}: ${steps} steps, ${failures} failed" >> "${status_log}"

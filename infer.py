@@ -17,7 +17,7 @@ def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
     parser.add_argument('--model_dir', '--model-dir', dest='model_dir', default='inference_model',
                         help='folder written by export_model.py')
-    cli.add_io_args(parser, result_dir='results/infer')
+    cli.add_io_args(parser, result_dir='results/infer', demo_input=True)
     cli.add_image_output_args(parser)
     cli.add_device_args(parser)
     parser.add_argument('--precision', choices=('fp32', 'bf16'), default='fp32',

@@ -99,9 +99,19 @@ def positive_int(value: str) -> int:
 
 # ---- groups of flags
 
-def add_io_args(parser: argparse.ArgumentParser, result_dir: str) -> None:
-    """--input, --gt_dir, --result_dir, --overwrite, --batch_size."""
-    parser.add_argument('--input', required=True, help='a noisy image, or a folder of them')
+DEMO_INPUT = os.path.join('docs', 'demo', 'Noisy')
+DEMO_GT = os.path.join('docs', 'demo', 'GT')
+
+
+def add_io_args(parser: argparse.ArgumentParser, result_dir: str, demo_input: bool = False) -> None:
+    """--input, --gt_dir, --result_dir, --overwrite, --batch_size. With ``demo_input`` the
+    input may be left out: the SIDD block shipped in docs/demo, with its GT."""
+    if demo_input:
+        parser.add_argument('--input', default=None,
+                            help=f'a noisy image, or a folder of them (None: the real SIDD block of '
+                                 f'{DEMO_INPUT}, scored against {DEMO_GT})')
+    else:
+        parser.add_argument('--input', required=True, help='a noisy image, or a folder of them')
     parser.add_argument('--gt_dir', default=None,
                         help='clean images of the same names (a file when --input is a file): '
                              'PSNR/SSIM per image')
@@ -273,6 +283,10 @@ def plan_image_job(args: argparse.Namespace) -> tuple:
     from engine.images import planned_outputs
 
     options = denoise_options(args)
+    if args.input is None:
+        args.input = os.path.join(REPO_ROOT, DEMO_INPUT)
+        args.gt_dir = args.gt_dir or os.path.join(REPO_ROOT, DEMO_GT)
+        print(f'input: {DEMO_INPUT} (a SIDD validation block; your images: --input)')
     files = image_files(args.input)
     check_exists(args.gt_dir, '--gt_dir')
     check_new_outputs(planned_outputs(files, args.result_dir, args.output_format, args.save_comparison),

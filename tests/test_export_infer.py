@@ -122,3 +122,11 @@ def test_arguments_are_checked_before_the_model_is_loaded(exported, image_folder
         predict.main(['--input', str(tmp_path / 'missing.png'), '--weights', weights])
     with pytest.raises(SystemExit, match='--gt_dir'):
         predict.main(['--input', str(noisy_dir), '--gt_dir', str(tmp_path / 'nowhere'), '--weights', weights])
+
+
+def test_infer_without_input_denoises_the_shipped_block(exported, tmp_path, capsys):
+    _, folder, _ = exported
+    infer.main(['--model_dir', str(folder), '--result_dir', str(tmp_path / 'demo')])
+    printed = capsys.readouterr().out
+    assert 'input: docs/demo/Noisy' in printed and 'sidd_val_0_0.png: PSNR' in printed
+    assert (tmp_path / 'demo' / 'sidd_val_0_0.png').is_file()

@@ -35,6 +35,26 @@ def comparison_path(result_dir: str, name: str) -> str:
     return os.path.join(result_dir, 'comparison', os.path.splitext(name)[0] + '.png')
 
 
+def comparison(noisy: np.ndarray, denoised: np.ndarray, clean: Optional[np.ndarray]) -> np.ndarray:
+    """noisy | denoised | GT side by side (8-bit), each under a caption with its PSNR against
+    GT when GT is known."""
+    import cv2
+
+    panels = [('noisy', noisy), ('denoised', denoised)] + ([('GT', clean)] if clean is not None else [])
+    height, width = noisy.shape[:2]
+    caption_height = max(16, width // 12)
+    scale = caption_height / 40
+    columns = []
+    for title, panel in panels:
+        if clean is not None and title != 'GT':
+            title = f'{title}: PSNR {score(panel, clean)[0]:.2f} dB'
+        caption = np.full((caption_height, width, 3), 255, np.uint8)
+        cv2.putText(caption, title, (max(2, width // 40), int(caption_height * 0.72)),
+                    cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), max(1, round(scale * 2)), cv2.LINE_AA)
+        columns.append(np.concatenate([caption, quantize(panel, 8)], axis=0))
+    return np.concatenate(columns, axis=1)
+
+
 def planned_outputs(files: Sequence[str], result_dir: str, output_format: str,
                     save_comparison: bool) -> List[str]:
     """Every file ``denoise_files`` will write (to refuse overwriting before any work)."""
@@ -166,9 +186,7 @@ def denoise_files(backend: Backend, files: Sequence[str], result_dir: str,
                     bar.write(f'{name}: PSNR {report.scores[name][0]:.2f} dB, '
                               f'SSIM {report.scores[name][1]:.4f}')
             if save_comparison:
-                panels = [image, out] + ([clean] if clean is not None else [])
-                write_image(comparison_path(result_dir, name),
-                            np.concatenate([quantize(p, 8) for p in panels], axis=1))
+                write_image(comparison_path(result_dir, name), comparison(image, out, clean))
         bar.update(len(batch))
         if timer:
             timer.stamp()

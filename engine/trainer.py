@@ -84,13 +84,19 @@ def build_optimizer(train_cfg: Config, parameters: List[paddle.Tensor], multi_te
 
 
 def gpu_flags(train_cfg: Config) -> Dict[str, bool]:
-    """cuDNN and TF32 settings for a GPU run, stated instead of left to Paddle's defaults
-    (which have changed between releases). The training crop is fixed, so the exhaustive
-    algorithm search pays off after the first iterations."""
+    """cuDNN settings for a GPU run. The training crop is fixed, so the exhaustive algorithm
+    search pays off after the first iterations; deterministic algorithms exclude it."""
     return {'FLAGS_cudnn_exhaustive_search': not train_cfg.deterministic,
-            'FLAGS_cudnn_deterministic': train_cfg.deterministic,
-            'FLAGS_allow_tf32_cudnn': train_cfg.allow_tf32,
-            'FLAGS_allow_tf32_cublas': train_cfg.allow_tf32}
+            'FLAGS_cudnn_deterministic': train_cfg.deterministic}
+
+
+def configure_gpu(train_cfg: Config) -> None:
+    """cuDNN flags, and TF32 for cuDNN convolutions and cuBLAS matmuls, stated instead of left
+    to Paddle's defaults (which have changed between releases; TF32 is a switch of the
+    core library in Paddle 3.3, not a flag)."""
+    paddle.set_flags(gpu_flags(train_cfg))
+    paddle.base.core.set_cudnn_switch(train_cfg.allow_tf32)
+    paddle.base.core.set_cublas_switch(train_cfg.allow_tf32)
 
 
 def latest_checkpoint(cfg: Config) -> str:
@@ -219,7 +225,7 @@ class Trainer:
                          f'The rule would give {world_size_rule(cfg, self.world_size)}; apply it '
                          'with --scale_to_world_size')
         if on_gpu():
-            paddle.set_flags(gpu_flags(train_cfg))
+            configure_gpu(train_cfg)
 
         self.train_set = create_dataset(data_cfg, 'train', cfg.scale, seed=seed)
         self.val_set = create_dataset(cfg.datasets.val, 'val', cfg.scale)

@@ -170,13 +170,22 @@ def test_split_validation_equals_one_rank(synthetic_sidd, tmp_path):
     assert split.ssim == pytest.approx(whole.ssim, abs=1e-6)
 
 
-def test_gpu_flags_are_explicit():
-    fast = gpu_flags(load_config(None).train)
-    assert fast == {'FLAGS_cudnn_exhaustive_search': True, 'FLAGS_cudnn_deterministic': False,
-                    'FLAGS_allow_tf32_cudnn': False, 'FLAGS_allow_tf32_cublas': False}
-    exact = gpu_flags(load_config(None, ['train.deterministic=true', 'train.allow_tf32=true']).train)
-    assert exact['FLAGS_cudnn_deterministic'] and not exact['FLAGS_cudnn_exhaustive_search']
-    assert exact['FLAGS_allow_tf32_cudnn'] and exact['FLAGS_allow_tf32_cublas']
+def test_gpu_settings_are_explicit(monkeypatch):
+    """The flags and switches a GPU run sets (recorded here: the CPU build has no cuDNN flags)."""
+    import engine.trainer as trainer_module
+
+    calls = []
+    monkeypatch.setattr(trainer_module.paddle, 'set_flags', lambda flags: calls.append(flags))
+    for switch in ('set_cudnn_switch', 'set_cublas_switch'):
+        monkeypatch.setattr(trainer_module.paddle.base.core, switch,
+                            lambda on, switch=switch: calls.append((switch, on)))
+    trainer_module.configure_gpu(load_config(None).train)
+    assert calls == [{'FLAGS_cudnn_exhaustive_search': True, 'FLAGS_cudnn_deterministic': False},
+                     ('set_cudnn_switch', False), ('set_cublas_switch', False)]
+    exact = gpu_flags(load_config(None, ['train.deterministic=true']).train)
+    assert exact == {'FLAGS_cudnn_exhaustive_search': False, 'FLAGS_cudnn_deterministic': True}
+    # Both switches exist in this Paddle (a flag of these names does not).
+    assert callable(paddle.base.core.get_cudnn_switch) and callable(paddle.base.core.get_cublas_switch)
 
 
 def test_scale_flag_rescales_the_run(synthetic_sidd, tmp_path):

@@ -18,7 +18,7 @@ OFFICIAL_WEIGHTS = 'https://github.com/Yang-Liu1082/InvDN/tree/main/pretrained'
 HOW_TO_GET_WEIGHTS = (
     f'The official weights (InvDN_ResUnit_x4.pth) are published in the official repository\'s '
     f'pretrained/ folder ({OFFICIAL_WEIGHTS}); convert them with: python -m '
-    'tools.convert_torch_weights --src InvDN_ResUnit_x4.pth --dst pretrained/InvDN_ResUnit_x4.pdparams '
+    'tools.convert_torch_weights --input InvDN_ResUnit_x4.pth --output pretrained/InvDN_ResUnit_x4.pdparams '
     '(or train a model: python train_denoising_1card.py)')
 # What a training checkpoint holds besides ``best_psnr`` and ``history``.
 TRAINING_KEYS = ('state_dict', 'optimizer', 'lr_scheduler', 'iter', 'rng_states', 'config')

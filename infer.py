@@ -40,7 +40,7 @@ def main(argv=None) -> None:
     import numpy as np
 
     from engine.images import StageTimer, denoise_files
-    from engine.inference import InferenceModelError, PaddleInferenceBackend, find_model_files
+    from engine.inference import PaddleInferenceBackend, find_model_files
     from utils.device import select_device
 
     files, options = cli.plan_image_job(args)
@@ -49,7 +49,7 @@ def main(argv=None) -> None:
         use_gpu = select_device(cli.device_from_args(args)) == 'gpu'
         backend = PaddleInferenceBackend(args.model_dir, use_gpu=use_gpu, precision=args.precision,
                                          cpu_threads=args.cpu_threads)
-    except (InferenceModelError, ValueError, RuntimeError) as err:
+    except (OSError, ValueError, RuntimeError) as err:  # incl. InferenceModelError
         cli.fail(err)
     timer = StageTimer({'model_name': 'InvDN', 'model_dir': args.model_dir,
                         'device': 'gpu' if use_gpu else 'cpu', 'precision': args.precision,

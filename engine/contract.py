@@ -10,8 +10,6 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any, Dict
 
-from config import paper_default
-
 CONTRACT_FILE = 'model_contract.json'
 
 
@@ -32,13 +30,6 @@ class Geometry:
     def of(cls, net: Any) -> 'Geometry':
         """The geometry of an ``InvNet``."""
         return cls(net.channel_in, net.channel_out, net.latent_channels, net.size_multiple)
-
-    @classmethod
-    def paper(cls) -> 'Geometry':
-        """The paper's model, from the configuration schema's defaults."""
-        network = paper_default('network_G')
-        return cls(network['in_nc'], network['out_nc'],
-                   network['in_nc'] * network['scale'] ** 2, network['scale'])
 
 
 def check_inputs(noisy: Any, z: Any, geometry: Geometry) -> None:
@@ -90,11 +81,12 @@ def write_contract(model_dir: str, geometry: Geometry, extra: Dict[str, Any]) ->
 
 
 def read_contract(model_dir: str) -> Geometry:
-    """The geometry recorded beside an exported model (the paper's when the file is absent,
-    as in exports made before the contract existed)."""
+    """The geometry recorded beside an exported model. export_model.py writes the contract only
+    after the program passed its checks, so a folder without one is refused."""
     path = os.path.join(model_dir, CONTRACT_FILE)
     if not os.path.isfile(path):
-        return Geometry.paper()
+        raise FileNotFoundError(f'{path} not found: the program in {model_dir} was not exported by '
+                                'export_model.py, or its export failed its checks; export it again')
     try:
         with open(path) as f:
             content = json.load(f)

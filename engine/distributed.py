@@ -72,6 +72,13 @@ def check_shared_folder(folder: str, rank: int, world_size: int) -> Optional[str
             'path (set path.experiments_root to it)')
 
 
+def seed_all(seed: int) -> None:
+    """Python, NumPy and Paddle generators from one seed."""
+    random.seed(seed)
+    np.random.seed(seed)
+    paddle.seed(seed)
+
+
 def _device_generator() -> Optional[Any]:
     """This rank's own GPU generator (None on CPU, whose generator is saved separately)."""
     device = paddle.get_device()
@@ -99,6 +106,10 @@ def restore_rank_rng_state(state: Dict[str, Any], reseed: int) -> Optional[str]:
     """Restore ``rank_rng_state()``; where the device's generator cannot be restored (another
     device kind, or a checkpoint that saved one state per visible GPU and another count of
     GPUs), re-seed it with ``reseed`` and return a warning instead of failing."""
+    missing = [key for key in ('python', 'numpy') if key not in state]
+    if missing or not ('paddle_cpu' in state or 'paddle' in state):
+        seed_all(reseed)
+        return f'WARNING: the checkpoint\'s RNG state lacks {missing or ["paddle"]}: streams restart from seed {reseed}'
     random.setstate(state['python'])
     name, key, pos, has_gauss, gauss = state['numpy']
     np.random.set_state((name, np.asarray(key, dtype=np.int64).astype(np.uint32),
@@ -119,6 +130,10 @@ def restore_rank_rng_state(state: Dict[str, Any], reseed: int) -> Optional[str]:
     paddle.base.core.default_cpu_generator().set_state(state['paddle_cpu'])
     generator = _device_generator()
     if generator is None:
+        if state.get('paddle_device') is not None:
+            return (f'WARNING: the checkpoint was written on {state.get("device")} and this rank runs '
+                    'on the CPU: the GPU\'s random stream (the z draws there) does not carry over, '
+                    'the CPU generator continues')
         return None
     if state.get('paddle_device') is not None and str(state.get('device', '')).split(':')[0] == 'gpu':
         generator.set_state(state['paddle_device'])

@@ -27,7 +27,7 @@ import numpy as np
 import paddle
 from paddle.static import InputSpec
 
-from engine.contract import Geometry, write_contract
+from engine.contract import CONTRACT_FILE, Geometry, write_contract
 from engine.denoise import sample_latent
 from engine.inference import MODEL_PREFIX, PaddleInferenceBackend
 from networks.InvDN_model_oneForward import InvNetOneForward
@@ -91,6 +91,9 @@ def export_program(model: InvNetOneForward, model_dir: str, check_size: Tuple[in
         expected = model(paddle.to_tensor(noisy), paddle.to_tensor(z)).numpy()
         expected_real = model(paddle.to_tensor(real), paddle.to_tensor(real_z)).numpy()
 
+    stale = os.path.join(model_dir, CONTRACT_FILE)  # an earlier export's: written anew on success
+    if os.path.exists(stale):
+        os.remove(stale)
     spec = [InputSpec([None, geometry.channel_in, None, None], 'float32', 'noisy'),
             InputSpec([None, geometry.z_channels, None, None], 'float32', 'z')]
     prefix = os.path.join(model_dir, MODEL_PREFIX)
@@ -100,7 +103,7 @@ def export_program(model: InvNetOneForward, model_dir: str, check_size: Tuple[in
     loaded.eval()
     with paddle.no_grad():
         reloaded = loaded(paddle.to_tensor(noisy), paddle.to_tensor(z)).numpy()
-    backend = PaddleInferenceBackend(model_dir, use_gpu=use_gpu)
+    backend = PaddleInferenceBackend(model_dir, use_gpu=use_gpu, geometry=geometry)
     scale = float(np.abs(expected).max()) or 1.0
     diffs = {'paddle.jit.load, random input': float(np.abs(reloaded - expected).max()) / scale,
              'Paddle Inference, random input': float(np.abs(backend.restore(noisy, z) - expected).max()) / scale,

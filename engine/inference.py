@@ -13,7 +13,7 @@ import numpy as np
 import paddle
 import paddle.inference as paddle_infer
 
-from engine.contract import check_inputs, read_contract
+from engine.contract import Geometry, check_inputs, read_contract
 from utils.cpu_speed import available_cpu_cores
 
 MODEL_PREFIX = 'model'
@@ -136,10 +136,12 @@ class PaddleInferenceBackend:
     name = 'paddle-inference'
 
     def __init__(self, model_dir: str, use_gpu: bool = False, precision: str = 'fp32',
-                 cpu_threads: Optional[int] = None):
+                 cpu_threads: Optional[int] = None, geometry: Optional[Geometry] = None):
+        """``geometry``: the model's, while it is being exported; otherwise read from the
+        contract beside the program."""
         self.predictor = create_predictor(model_dir, use_gpu=use_gpu, precision=precision,
                                           cpu_threads=cpu_threads)
-        self.geometry = read_contract(model_dir)
+        self.geometry = geometry or read_contract(model_dir)
         names = self.predictor.get_input_names()
         # Fed by the export's InputSpec names when present, else by position.
         self.input_names = ['noisy', 'z'] if set(names) == {'noisy', 'z'} else names

@@ -18,7 +18,6 @@ read each step, and a non-finite loss is caught before any checkpoint could hold
 """
 import math
 import os
-import random
 import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -32,7 +31,7 @@ from dataloaders import create_dataset
 from dataloaders.sampler import ResumableBatchSampler
 from engine.denoise import DenoiseOptions, DygraphBackend
 from engine.distributed import (check_shared_folder, gather, init_process_group, rank_rng_state,
-                                restore_rank_rng_state, world_and_rank)
+                                restore_rank_rng_state, seed_all, world_and_rank)
 from engine.evaluate import EvalResult, evaluate_pairs
 from losses import InvDNLoss
 from networks import InvNet, build_invnet
@@ -119,12 +118,6 @@ def check_experiment_dir(cfg: Config, resuming: bool) -> str:
     return folder
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    paddle.seed(seed)
-
-
 def config_changes(old: Dict[str, Any], new: Dict[str, Any], prefix: str = '') -> List[str]:
     """'key: old -> new' for every leaf that differs (``path`` excluded)."""
     changes = []
@@ -180,13 +173,15 @@ def validate(net: InvNet, val_set: paddle.io.Dataset, cfg: Config, rank: int = 0
     errors: List[str] = []
     indices = range(rank, len(val_set), world_size)
     try:
-        result = evaluate_pairs(DygraphBackend(net), validation_pairs(val_set, indices),
-                                DenoiseOptions(seed=cfg.train.manual_seed), crop_border=cfg.scale,
-                                progress=False, batch_size=cfg.datasets.val.batch_size)
-        rows = [dict(row, index=index) for row, index in zip(result.per_image, indices)]
-        errors = list(result.failed)
-    except (ImageReadError, ValueError, OSError) as err:
-        errors = [str(err)]
+        if indices:  # a rank may have no block: more ranks than validation blocks
+            result = evaluate_pairs(DygraphBackend(net), validation_pairs(val_set, indices),
+                                    DenoiseOptions(seed=cfg.train.manual_seed), crop_border=cfg.scale,
+                                    progress=False, batch_size=cfg.datasets.val.batch_size)
+            rows = [dict(row, index=index) for row, index in zip(result.per_image, indices)]
+            errors = list(result.failed)
+    except Exception as err:  # noqa: BLE001 -- any failure (e.g. out of memory) is reported, and
+        # every rank still takes part in the gather below, so none is left waiting
+        errors = [f'rank {rank}: {type(err).__name__}: {err}']
     finally:
         paddle.set_rng_state(paddle_state)
     gathered = gather((rows, errors), world_size)
@@ -238,12 +233,12 @@ class Trainer:
                          f'--input {data_cfg.dataroot}')
         # One seed on every rank: identical initial weights. Then each rank draws its own z
         # (the official DDP code repeats one z stream on every card).
-        seed_everything(seed)
+        seed_all(seed)
         self.net = build_invnet(**cfg.network_G.to_dict())
         if cfg.path.pretrain_model_G and not resume_path:
             load_weights(self.net, cfg.path.pretrain_model_G)
         if self.rank:
-            seed_everything(seed + self.rank)
+            seed_all(seed + self.rank)
         self.model = paddle.DataParallel(self.net) if self.world_size > 1 else self.net
         state = self._read_checkpoint(resume_path) if resume_path else None
         # A run keeps the optimiser kind it began with (checkpoints before multi-tensor: plain).
@@ -304,7 +299,7 @@ class Trainer:
             if warning:
                 notes.append(warning)
         else:
-            seed_everything(reseed)
+            seed_all(reseed)
             notes.append(f'WARNING: {path} was written by {len(rng_states)} processes and this '
                          f'run has {self.world_size}: RNG streams restart from seed {reseed}')
         changes = config_changes(state['config'], self.cfg.to_dict())
@@ -349,15 +344,20 @@ class Trainer:
                                    rng_states, self.cfg.to_dict(), self.history,
                                    'adam_multi_tensor' if self.multi_tensor else 'adam')
 
-    def _check_ranks_agree(self) -> str:
-        """Data parallel keeps the weights of every rank identical; the checkpoint holds rank
-        0's, so a divergence would go unnoticed. Compares float64 sums of w, |w| and w^2."""
-        if self.world_size == 1:
-            return ''
+    def _check_weights(self) -> str:
+        """Before a checkpoint: the weights are finite (a finite loss can still be followed by
+        an update that is not), and data parallel kept every rank's weights identical (the
+        checkpoint holds rank 0's, so a divergence would go unnoticed). Compares float64 sums
+        of w, |w| and w^2 of every rank."""
         weights = [p.astype('float64') for p in self.net.parameters()]
         local = paddle.stack([sum(w.sum() for w in weights), sum(w.abs().sum() for w in weights),
                               sum((w * w).sum() for w in weights)])
         values = [tuple(c) for c in gather(local.numpy().tolist(), self.world_size)]
+        if not all(math.isfinite(v) for rank_values in values for v in rank_values):
+            raise TrainingError(f'non-finite weights after iteration {self.iteration}; stopped without '
+                                'saving them. Lower train.lr_G or check the training data')
+        if self.world_size == 1:
+            return ''
         if len(set(values)) != 1:
             raise TrainingError(f'the weights of the {self.world_size} ranks differ at iteration '
                                 f'{self.iteration} (checksums {values}); the checkpoint would '
@@ -383,8 +383,9 @@ class Trainer:
         """Read the loss terms of the iterations since the last sync point; a non-finite one
         stops every card before anything else is validated or saved."""
         rows = []
-        for iteration, stacked in pending:
-            values = dict(zip(LOGGED, stacked.numpy().tolist()))
+        host = paddle.stack([stacked for _, stacked in pending]).numpy()  # one device read
+        for (iteration, _), row in zip(pending, host):
+            values = dict(zip(LOGGED, row.tolist()))
             if not all(math.isfinite(v) for v in values.values()):
                 latest = os.path.join(self.models_dir, LATEST)
                 raise TrainingError(
@@ -479,7 +480,7 @@ class Trainer:
             return
         # Collectives: every rank takes part.
         rng_states = gather(rank_rng_state(), self.world_size)
-        ranks_note = self._check_ranks_agree() if save_now else ''
+        ranks_note = self._check_weights() if save_now else ''
         result, errors = validate(self.net, self.val_set, self.cfg, self.rank, self.world_size) \
             if validate_now else (None, [])
         if not self.is_main:

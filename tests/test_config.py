@@ -133,7 +133,6 @@ def test_paper_defaults_live_in_the_schema_only():
     """losses.py and the scripts read the paper's settings from config.SCHEMA."""
     import inspect
 
-    from engine.contract import Geometry
     from losses import InvDNLoss
 
     assert paper_default('train.lambda_fit_forw') == SCHEMA['train']['lambda_fit_forw'].default == 16.0
@@ -141,7 +140,6 @@ def test_paper_defaults_live_in_the_schema_only():
     signature = inspect.signature(InvDNLoss.__init__)
     for key in InvDNLoss.OPTIONS:
         assert signature.parameters[key].default == paper_default(f'train.{key}')
-    assert Geometry.paper() == Geometry(channel_in=3, channel_out=3, latent_channels=48, size_multiple=4)
     with pytest.raises(KeyError, match='lr_G'):
         paper_default('train.lrG')
 

@@ -212,3 +212,32 @@ def test_a_failing_loader_worker_says_what_to_do(synthetic_sidd, tmp_path):
                 trainer.run()
         finally:
             trainer.close()
+
+
+def test_a_rank_without_validation_blocks_reports_no_error(synthetic_sidd, tmp_path, monkeypatch):
+    """2 blocks on 8 ranks: ranks 2..7 have none and must not make the validation fail."""
+    import engine.trainer as trainer_module
+
+    cfg = config(synthetic_sidd, tmp_path, 'many', 'train.niter=1')
+    shared = []
+    monkeypatch.setattr(trainer_module, 'gather', lambda obj, world_size: shared.append(obj) or [obj])
+    with paddle.utils.unique_name.guard():
+        trainer = Trainer(cfg)
+        try:
+            validate(trainer.net, trainer.val_set, cfg, rank=5, world_size=8)
+        finally:
+            trainer.close()
+    assert shared[-1] == ([], [])
+
+
+def test_non_finite_weights_are_never_saved(synthetic_sidd, tmp_path):
+    with paddle.utils.unique_name.guard():
+        trainer = Trainer(config(synthetic_sidd, tmp_path, 'nanw', 'train.niter=1'))
+        try:
+            assert trainer._check_weights() == ''
+            weight = trainer.net.parameters()[0]
+            weight.set_value(np.full(weight.shape, np.nan, np.float32))
+            with pytest.raises(TrainingError, match='non-finite weights after iteration 0'):
+                trainer._check_weights()
+        finally:
+            trainer.close()

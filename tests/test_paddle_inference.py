@@ -111,3 +111,21 @@ def test_configure_cpu_sets_threads_and_keeps_user_settings(monkeypatch):
     monkeypatch.setenv('PADDLE_LOCAL_SIZE', str(10 ** 6))  # more launched processes than cores
     assert cpu_speed.configure_cpu() == {'MKL_NUM_THREADS': '1'}
     assert 'MKL_DEBUG_CPU_TYPE' not in os.environ
+
+
+def test_other_geometry_exports_and_a_program_without_contract_is_refused(tmp_path):
+    """A scale-2 model exports (its check runs with its own geometry, not the paper's); a
+    program whose contract is missing (a failed or foreign export) is not run."""
+    paddle.seed(4)
+    net = InvNetOneForward(block_num=[1], down_num=1)
+    net.eval()
+    export_program(net, str(tmp_path / 'scale2'))
+    backend = PaddleInferenceBackend(str(tmp_path / 'scale2'))
+    assert (backend.geometry.size_multiple, backend.geometry.latent_channels) == (2, 12)
+    noisy = np.random.default_rng(0).random((1, 3, 18, 22), dtype=np.float32)
+    options = DenoiseOptions(seed=1)
+    np.testing.assert_allclose(denoise(backend, noisy, options), denoise(DygraphBackend(net), noisy, options),
+                               rtol=0, atol=1e-4)
+    (tmp_path / 'scale2' / 'model_contract.json').unlink()
+    with pytest.raises(FileNotFoundError, match='model_contract.json not found'):
+        PaddleInferenceBackend(str(tmp_path / 'scale2'))

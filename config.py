@@ -251,6 +251,9 @@ def _check_consistency(data: Dict[str, Any]) -> None:
     for key, value in counts.items():
         if value < 1:
             raise ConfigError(f"config key '{key}' must be a positive integer, got {value}")
+    if not 0 < data['train']['lr_gamma'] < 1:
+        raise ConfigError(f"config key 'train.lr_gamma' must be in (0, 1) (MultiStepDecay), got "
+                          f"{data['train']['lr_gamma']}")
     steps = data['train']['lr_steps']
     if steps != sorted(steps):
         raise ConfigError(f"config key 'train.lr_steps' must be increasing, got {steps}")

@@ -37,11 +37,13 @@ def main(argv=None) -> dict:
     existing = exported_files(args.save_inference_dir)
     if existing and not args.overwrite:
         cli.fail(f'{", ".join(existing)} already exist(s); pass --overwrite to replace')
+    if any(size % 4 for size in args.check_size):
+        cli.fail(f'--check_size must be multiples of 4, got {args.check_size[0]} {args.check_size[1]}')
     model = cli.load_model(args)
     try:
         report = export_program(model, args.save_inference_dir, tuple(args.check_size), args.weights,
                                 use_gpu=on_gpu())
-    except (ExportError, ValueError) as err:
+    except (ExportError, OSError, ValueError) as err:
         cli.fail(err)
     from engine.export import LIMITS
 

@@ -11,6 +11,7 @@ reports preprocess / inference / postprocess times in auto_log's layout.
 import os
 
 from engine import cli
+from engine.contract import PRECISIONS
 
 
 def parse_args(argv=None):
@@ -20,7 +21,7 @@ def parse_args(argv=None):
     cli.add_io_args(parser, result_dir='results/infer', demo_input=True)
     cli.add_image_output_args(parser)
     cli.add_device_args(parser)
-    parser.add_argument('--precision', choices=('fp32', 'bf16'), default='fp32',
+    parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
                         help='bf16 runs the convolutions in bf16 through oneDNN on CPUs with '
                              'AVX512-BF16/AMX')
     parser.add_argument('--cpu_threads', '--cpu-threads', dest='cpu_threads', type=cli.positive_int,

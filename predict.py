@@ -25,12 +25,10 @@ def parse_args(argv=None):
 def main(argv=None) -> None:
     args = parse_args(argv)
     cli.prepare_process(args.verbose)
-    from engine.backends import open_backend
     from engine.images import denoise_files
 
     files, options = cli.plan_image_job(args)
-    backend = open_backend(args.backend, cli.load_model(args))
-    print(f'back end: {backend.name}')
+    backend = cli.open_backend_or_fail(args.backend, cli.load_model(args))
     report = denoise_files(backend, files, args.result_dir, options, gt_dir=args.gt_dir,
                            batch_size=args.batch_size, save_comparison=args.save_comparison,
                            output_format=args.output_format)

@@ -36,16 +36,14 @@ def parse_args(argv=None):
     cli.add_device_args(parser)
     cli.add_backend_args(parser)
     cli.add_denoise_args(parser, self_ensemble=True, tiling=False)
-    parser.add_argument('--batch_size', '--batch-size', dest='batch_size', type=cli.positive_int,
-                        default=1, help='blocks denoised together; results do not depend on it')
+    cli.add_batch_size_arg(parser, 'blocks denoised together; results do not depend on it')
     parser.add_argument('--crop_border', type=int, default=0,
                         help='pixels excluded at each border from PSNR/SSIM')
-    parser.add_argument('--result_dir', default='results/test_denoising_sidd',
-                        help='where metrics.csv and metrics.json (per block, and means) are written')
+    cli.add_result_args(parser, 'results/test_denoising_sidd',
+                        'where metrics.csv and metrics.json (per block, and means) are written')
     cli.add_bool_arg(parser, '--save_images', default=False,
                      help='also write the denoised blocks as PNG (under result_dir/images, and '
                           'submit_dir/images for the benchmark)')
-    cli.add_bool_arg(parser, '--overwrite', default=False, help='replace existing result files')
     cli.add_bool_arg(parser, '--progress', default=True, help='show a progress bar with ETA')
     args = parser.parse_args(argv)
     if not (args.val_dir or args.mat_dir or args.benchmark_mat):
@@ -61,11 +59,9 @@ def metrics_paths(args) -> list:
     return [os.path.join(args.result_dir, name) for name in ('metrics.csv', 'metrics.json')]
 
 
-def evaluate_validation(backend, options, args) -> None:
-    from dataloaders import folder_pairs, sidd_mat_pairs
+def evaluate_validation(backend, options, pairs, args) -> None:
     from engine.evaluate import evaluate_pairs
 
-    pairs = folder_pairs(args.val_dir) if args.val_dir else sidd_mat_pairs(args.mat_dir)
     print(f'evaluating {len(pairs)} blocks: mc_samples={options.mc_samples}, '
           f'self_ensemble={options.self_ensemble}, seed={options.seed}, back end {backend.name}')
     result = evaluate_pairs(backend, pairs, options, crop_border=args.crop_border,
@@ -118,19 +114,27 @@ def denoise_benchmark(backend, options, args) -> None:
 def main(argv=None) -> None:
     args = parse_args(argv)
     cli.prepare_process(args.verbose)
-    from engine.backends import open_backend
+    from dataloaders import folder_pairs, sidd_mat_pairs
 
     options = cli.denoise_options(args)
     for flag in ('val_dir', 'mat_dir', 'benchmark_mat'):
         cli.check_exists(getattr(args, flag), f'--{flag}')
     outputs = metrics_paths(args) if args.val_dir or args.mat_dir else []
+    if args.save_images:
+        outputs += [os.path.join(args.result_dir, 'images')] if outputs else []
     if args.benchmark_mat:
         outputs.append(os.path.join(args.submit_dir, 'SubmitSrgb.mat'))
+        outputs += [os.path.join(args.submit_dir, 'images')] if args.save_images else []
     cli.check_new_outputs(outputs, args.overwrite)
-    backend = open_backend(args.backend, cli.load_model(args))
+    try:  # pairing (and reading the .mat files) before the model is loaded and exported
+        pairs = (folder_pairs(args.val_dir) if args.val_dir else
+                 sidd_mat_pairs(args.mat_dir) if args.mat_dir else None)
+    except (OSError, KeyError, ValueError) as err:
+        cli.fail(err.args[0] if isinstance(err, KeyError) else err)
+    backend = cli.open_backend_or_fail(args.backend, cli.load_model(args))
     try:
-        if args.val_dir or args.mat_dir:
-            evaluate_validation(backend, options, args)
+        if pairs is not None:
+            evaluate_validation(backend, options, pairs, args)
         if args.benchmark_mat:
             denoise_benchmark(backend, options, args)
     except (OSError, KeyError, ValueError) as err:

@@ -25,6 +25,7 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 
 from engine import cli
+from utils.cpu_speed import available_cpu_cores
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
 
@@ -52,7 +53,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--repeats', type=int, default=5, help='timed runs per row (median reported)')
     parser.add_argument('--warmup', type=int, default=1, help='untimed runs before timing')
     parser.add_argument('--matmul_size', type=int, default=4096, help='n of the n^3 fp32 matmul peak')
-    parser.add_argument('--threads', type=int, default=None,
+    parser.add_argument('--cpu_threads', type=int, default=None,
                         help='math threads for every row (default: all available cores, as '
                              'utils.cpu_speed, Paddle Inference and PyTorch choose)')
     parser.add_argument('--rows', nargs='+', choices=ROWS, default=None,
@@ -143,7 +144,6 @@ def row_matmul_torch(args):
 
 
 def row_dygraph(args):
-    import paddle
 
     from engine.denoise import DenoiseOptions, DygraphBackend, denoise
 
@@ -155,7 +155,7 @@ def row_dygraph(args):
 def _row_infer(args, precision: str):
     from engine.inference import PaddleInferenceBackend
 
-    backend = PaddleInferenceBackend(args.model_dir, precision=precision, cpu_threads=args.threads)
+    backend = PaddleInferenceBackend(args.model_dir, precision=precision, cpu_threads=args.cpu_threads)
     inputs = _denoise_inputs(args)
     return lambda: backend.restore(inputs['noisy'], inputs['z'])
 
@@ -247,11 +247,11 @@ def row_torch_train_step(args):
 
 def run_row(args: argparse.Namespace) -> Dict[str, object]:
     """Set up one row, time it and return its figures (called in the child process)."""
-    if args.threads:
+    if args.cpu_threads:
         if args.run_row in TORCH_ROWS:
             import torch
 
-            torch.set_num_threads(args.threads)
+            torch.set_num_threads(args.cpu_threads)
     try:
         run = globals()[f'row_{args.run_row}'](args)
     except RuntimeError as err:  # e.g. bf16 on a CPU without bf16 instructions
@@ -298,7 +298,7 @@ def machine_info() -> Dict[str, object]:
                   if line.startswith('model name')), platform.processor()) \
         if os.path.exists('/proc/cpuinfo') else platform.processor()
     info = {'date': datetime.datetime.now().isoformat(timespec='seconds'), 'cpu': model,
-            'cores': available_cores(),
+            'cores': available_cpu_cores(),
             'python': platform.python_version(), 'paddle': paddle.__version__,
             'bf16_cpu': bool(paddle.base.core.supports_bfloat16())}
     try:
@@ -334,7 +334,7 @@ def child_command(args: argparse.Namespace, row: str, model_dir: Optional[str]) 
                '--train_batch', str(args.train_batch), '--gt_size', str(args.gt_size),
                '--block_num', *map(str, args.block_num), '--repeats', str(args.repeats),
                '--warmup', str(args.warmup), '--matmul_size', str(args.matmul_size)]
-    for flag, value in (('--threads', args.threads), ('--weights', args.weights),
+    for flag, value in (('--cpu_threads', args.cpu_threads), ('--weights', args.weights),
                         ('--torch_repo', args.torch_repo), ('--model_dir', model_dir)):
         if value is not None:
             command += [flag, str(value)]
@@ -346,14 +346,10 @@ def child_env(args: argparse.Namespace, row: str) -> Dict[str, str]:
     env = dict(os.environ)
     # Paddle's dygraph GEMMs run on MKL threads (utils.cpu_speed), fixed at the first
     # GEMM; the machine's matmul peak uses every core.
-    threads = args.threads or (available_cores() if row == 'matmul_paddle' else None)
+    threads = args.cpu_threads or (available_cpu_cores() if row == 'matmul_paddle' else None)
     if threads:
         env['MKL_NUM_THREADS'] = str(threads)
     return env
-
-
-def available_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
 
 
 def row_flops(args: argparse.Namespace, row: str, denoise_flops: float) -> float:
@@ -402,7 +398,10 @@ def targets(summary: Dict[str, Optional[float]], peak: Optional[float],
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    if not not args.cpu_config:
+    from utils.console import quiet_paddle
+
+    quiet_paddle(args.verbose)
+    if args.cpu_config:
         from utils.cpu_speed import configure_cpu
 
         configure_cpu()

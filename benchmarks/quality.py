@@ -1,6 +1,6 @@
 """What a trained model's figures are: ensembles, back ends, bf16 and tiling, on real blocks.
 
-    python -m benchmarks.quality [--weights W] [--val_dir ../shared/SIDD_mini/val_mini] [--json F]
+    python -m benchmarks.quality --val_dir ../shared/SIDD_mini/val_mini [--weights W] [--json F]
 
 Every row runs the one denoise routine (engine.denoise) on the noisy/GT blocks of --val_dir
 and scores uint8-quantised outputs as the SIDD benchmark does:
@@ -27,9 +27,10 @@ def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
     cli.add_model_args(parser)
     cli.add_device_args(parser)
-    parser.add_argument('--val_dir', default=os.path.join('..', 'shared', 'SIDD_mini', 'val_mini'),
-                        help='folder with GT/ and Noisy/ blocks')
-    parser.add_argument('--seed', type=int, default=0, help='latent seed of every row')
+    parser.add_argument('--val_dir', required=True,
+                        help='folder with GT/ and Noisy/ blocks, e.g. ../shared/SIDD_mini/val_mini')
+    parser.add_argument('--seed', type=cli.parse_seed, default=0,
+                        help="latent seed of every row ('none': fresh draws)")
     parser.add_argument('--mosaic', type=cli.positive_int, nargs=2, default=[4, 5], metavar=('ROWS', 'COLS'),
                         help='blocks per column and row of the tiling image')
     parser.add_argument('--tile', type=cli.positive_int, default=512, help='tile size of the tiled row')

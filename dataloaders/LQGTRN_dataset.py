@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional
 import numpy as np
 from paddle.io import Dataset
 
+from config import paper_default
 from dataloaders.pairs import paired_names
 from utils.image_io import read_image
 from utils.matlab_imresize import imresize
@@ -50,7 +51,8 @@ def _to_chw(img: np.ndarray) -> np.ndarray:
 class LQGTRNDataset(Dataset):
     """SIDD ``dataroot/{GT,Noisy[,LQ]}``: dicts of float32 CHW RGB arrays in [0, 1] and the name."""
 
-    def __init__(self, dataroot: str, phase: str = 'train', scale: int = 4, GT_size: int = 144,
+    def __init__(self, dataroot: str, phase: str = 'train', scale: int = paper_default('scale'),
+                 GT_size: int = paper_default('datasets.train.GT_size'),
                  use_flip: bool = True, use_rot: bool = True, seed: int = 0):
         super().__init__()
         if phase not in ('train', 'val'):

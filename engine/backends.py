@@ -1,13 +1,12 @@
 """Choosing the back end that runs a loaded model for the denoise routine (engine.denoise)."""
 import tempfile
 
+from engine.contract import BACKENDS
 from engine.denoise import Backend, DygraphBackend
 from engine.export import export_program
 from engine.inference import PaddleInferenceBackend
 from networks.InvDN_model_oneForward import InvNetOneForward
 from utils.device import on_gpu
-
-BACKENDS = ('auto', 'dygraph', 'paddle-inference')
 
 
 def resolve_backend(name: str) -> str:

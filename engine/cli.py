@@ -15,7 +15,8 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, Dict, List, NoReturn, Optional, Sequence
 
-from config import Config, load_config, paper_default
+from config import SCHEMA, Config, load_config, paper_default
+from engine.contract import BACKENDS
 from utils.console import quiet_paddle
 from utils.cpu_speed import configure_cpu
 
@@ -27,7 +28,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_WEIGHTS = (('pretrained/InvDN_ResUnit_x4.pdparams', 'the converted official weights'),
                    ('pretrained/InvDN_SIDD_mini_demo.pdparams',
                     'the demo model trained on SIDD_mini, a small-data demo (README: Demo model)'))
-DEVICES = ('auto', 'gpu', 'cpu')
+DEVICES = SCHEMA['device'].choices
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -115,11 +116,19 @@ def add_io_args(parser: argparse.ArgumentParser, result_dir: str, demo_input: bo
     parser.add_argument('--gt_dir', default=None,
                         help='clean images of the same names (a file when --input is a file): '
                              'PSNR/SSIM per image')
-    parser.add_argument('--result_dir', default=result_dir, help='output folder')
+    add_result_args(parser, result_dir, 'output folder')
+    add_batch_size_arg(parser, 'images of equal size denoised together; results do not depend on it')
+
+
+def add_result_args(parser: argparse.ArgumentParser, result_dir: str, help: str) -> None:
+    """--result_dir and --overwrite."""
+    parser.add_argument('--result_dir', default=result_dir, help=help)
     add_bool_arg(parser, '--overwrite', default=False, help='replace existing result files')
+
+
+def add_batch_size_arg(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument('--batch_size', '--batch-size', dest='batch_size', type=positive_int,
-                        default=1, help='images of equal size denoised together; results do not '
-                                        'depend on it')
+                        default=1, help=help)
 
 
 def add_image_output_args(parser: argparse.ArgumentParser) -> None:
@@ -134,8 +143,8 @@ def add_device_args(parser: argparse.ArgumentParser) -> None:
     """--device, and TIPC's --use_gpu/--use-gpu as an alias."""
     parser.add_argument('--device', choices=DEVICES, default='auto',
                         help='auto: the GPU when Paddle has one, else the CPU')
-    parser.add_argument('--use_gpu', '--use-gpu', dest='use_gpu', type=str2bool, default=None,
-                        metavar='True|False', help='TIPC spelling: True means --device gpu, '
+    parser.add_argument('--use_gpu', '--use-gpu', dest='use_gpu', type=str2bool, nargs='?',
+                        const=True, default=None, metavar='True|False', help='TIPC spelling: True means --device gpu, '
                                                    'False --device cpu')
 
 
@@ -159,7 +168,7 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 
 def add_backend_args(parser: argparse.ArgumentParser) -> None:
     """--backend: what runs the network for the denoise routine."""
-    parser.add_argument('--backend', default='auto', choices=('auto', 'dygraph', 'paddle-inference'),
+    parser.add_argument('--backend', default='auto', choices=BACKENDS,
                         help='paddle-inference: export the model (verified) and run the program '
                              'with Paddle Inference (oneDNN on CPU: same results to float32 '
                              'rounding, several times faster, after ~10 s of export); dygraph: '
@@ -175,7 +184,7 @@ def add_denoise_args(parser: argparse.ArgumentParser, self_ensemble: bool, tilin
     add_bool_arg(parser, '--self_ensemble', default=self_ensemble,
                  help='average over the 8 flips/transposes, one z each: official forward_x8 '
                       '(with --mc_samples 16: official Multi_forward_x8, 16x slower)')
-    parser.add_argument('--gaussian_scale', type=float, default=1.0,
+    parser.add_argument('--gaussian_scale', type=float, default=paper_default('train.gaussian_scale'),
                         help='standard deviation of the latent z (1.0 as trained)')
     parser.add_argument('--seed', type=parse_seed, default=0,
                         help="latent seed: the same seed gives the same images on every back "
@@ -307,6 +316,19 @@ def finish_image_job(report: Any, total: int, result_dir: str) -> None:
 
 
 # ---- loading
+
+def open_backend_or_fail(name: str, model: Any) -> Any:
+    """engine.backends.open_backend, with one line on failure; says which back end runs."""
+    from engine.backends import open_backend
+    from engine.export import ExportError
+
+    try:
+        backend = open_backend(name, model)
+    except (ExportError, OSError, ValueError, RuntimeError) as err:
+        fail(f'back end {name}: {err} (another back end: --backend dygraph)')
+    print(f'back end: {backend.name}')
+    return backend
+
 
 def load_model(args: argparse.Namespace, network_class: Optional[type] = None) -> Any:
     """Select the device and load ``--weights`` (or the default weights, ``resolve_weights``)

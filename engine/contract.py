@@ -11,6 +11,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict
 
 CONTRACT_FILE = 'model_contract.json'
+# What runs the network for the denoise routine (engine/backends.py), and in which precision.
+BACKENDS = ('auto', 'dygraph', 'paddle-inference')
+PRECISIONS = ('fp32', 'bf16')
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,12 @@ Latent draws are made per image: image n of a batch draws from its own generator
 a seed, an image's result depends neither on its batch nor on the back end.
 """
 from dataclasses import dataclass
-from typing import List, Optional, Protocol
+from typing import Iterable, Iterator, List, Optional, Protocol
 
 import numpy as np
 import paddle
 
+from config import paper_default
 from engine.contract import Geometry
 from networks.InvDN_model import InvNet
 
@@ -66,7 +67,7 @@ class DenoiseOptions:
     """
     mc_samples: int = 1
     self_ensemble: bool = False
-    gaussian_scale: float = 1.0
+    gaussian_scale: float = paper_default('train.gaussian_scale')
     seed: Optional[int] = None
     tile: Optional[int] = None
     tile_overlap: int = 32
@@ -81,7 +82,8 @@ class DenoiseOptions:
                              f'tile={self.tile}, tile_overlap={self.tile_overlap}')
 
 
-def sample_latent(shape: tuple, rng: np.random.Generator, gaussian_scale: float = 1.0) -> np.ndarray:
+def sample_latent(shape: tuple, rng: np.random.Generator,
+                  gaussian_scale: float = paper_default('train.gaussian_scale')) -> np.ndarray:
     """z ~ N(0, gaussian_scale^2) as float32, drawn from ``rng`` (official ``gaussian_batch``)."""
     return rng.standard_normal(shape, dtype=np.float32) * np.float32(gaussian_scale)
 
@@ -207,6 +209,19 @@ def denoise(backend: Backend, noisy: np.ndarray, options: DenoiseOptions = Denoi
         tile = options.tile // multiple * multiple
         restored = _denoise_tiled(backend, noisy, tile, options.tile_overlap, **block_kwargs)
     return restored[:, :, :height, :width]
+
+
+def equal_size_batches(items: Iterable[tuple], batch_size: int) -> Iterator[List[tuple]]:
+    """Consecutive items whose image (the item's second element, HWC) has the same shape, at
+    most ``batch_size`` at a time: what ``denoise_array`` can take as one batch."""
+    batch: List[tuple] = []
+    for item in items:
+        if batch and (len(batch) == batch_size or batch[0][1].shape != item[1].shape):
+            yield batch
+            batch = []
+        batch.append(item)
+    if batch:
+        yield batch
 
 
 def denoise_array(backend: Backend, images: np.ndarray,

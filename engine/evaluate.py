@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from dataloaders.pairs import Pair
-from engine.denoise import Backend, DenoiseOptions, denoise_array
+from engine.denoise import Backend, DenoiseOptions, denoise_array, equal_size_batches
 from utils.image_io import ImageReadError, is_image_file, quantize, write_image
 from utils.metrics import calculate_psnr, calculate_ssim
 
@@ -58,19 +58,13 @@ def _readable(pairs: Iterable[Pair], failed: List[str]) -> Iterable[Pair]:
             failed.append(str(err))  # names the file
 
 
-def _batches(pairs: Iterable[Pair], batch_size: int) -> Iterable[List[Pair]]:
-    """Consecutive pairs of equal shape, at most ``batch_size`` at a time."""
-    batch: List[Pair] = []
+def _checked(pairs: Iterable[Pair]) -> Iterable[Pair]:
+    """The pairs, each with noisy and GT of one HxWx3 shape."""
     for pair in pairs:
         name, noisy, gt = pair
         if noisy.shape != gt.shape or noisy.ndim != 3:
             raise ValueError(f'{name}: noisy {noisy.shape} and GT {gt.shape} must be equal HxWx3 shapes')
-        if batch and (len(batch) == batch_size or batch[0][1].shape != noisy.shape):
-            yield batch
-            batch = []
-        batch.append(pair)
-    if batch:
-        yield batch
+        yield pair
 
 
 def output_name(name: str) -> str:
@@ -92,7 +86,7 @@ def evaluate_pairs(backend: Backend, pairs: Iterable[Pair], options: DenoiseOpti
     failed: List[str] = []
     total = len(pairs) if hasattr(pairs, '__len__') else None
     with tqdm(total=total, desc='evaluate', unit='img', disable=not progress) as bar:
-        for batch in _batches(_readable(pairs, failed), batch_size):
+        for batch in equal_size_batches(_checked(_readable(pairs, failed)), batch_size):
             noisy = np.stack([noisy for _, noisy, _ in batch])
             denoised = denoise_array(backend, noisy, options)
             for (name, _, gt), out in zip(batch, denoised):

@@ -15,7 +15,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 from tqdm import tqdm
 
-from engine.denoise import Backend, DenoiseOptions, denoise_array
+from engine.denoise import Backend, DenoiseOptions, denoise_array, equal_size_batches
 from engine.evaluate import score
 from utils.image_io import ImageReadError, quantize, read_image, read_image_with_depth, write_image
 
@@ -125,11 +125,8 @@ class FilesReport:
     scores: Dict[str, Tuple[float, float]] = field(default_factory=dict)  # name -> (PSNR, SSIM)
 
 
-def _read_batches(files: Sequence[str], batch_size: int, report: FilesReport
-                  ) -> Iterator[List[Tuple[str, np.ndarray, int]]]:
-    """Lists of (name, image, bit depth): consecutive images of equal size, at most
-    ``batch_size`` at a time; unreadable files go to ``report.failures``."""
-    batch: List[Tuple[str, np.ndarray, int]] = []
+def _read(files: Sequence[str], report: FilesReport) -> Iterator[Tuple[str, np.ndarray, int]]:
+    """(name, image, bit depth) of each readable file; the others go to ``report.failures``."""
     for path in files:
         name = os.path.basename(path)
         try:
@@ -137,12 +134,7 @@ def _read_batches(files: Sequence[str], batch_size: int, report: FilesReport
         except ImageReadError as err:
             report.failures.append(f'{name}: {err}')
             continue
-        if batch and (len(batch) == batch_size or image.shape != batch[0][1].shape):
-            yield batch
-            batch = []
-        batch.append((name, image, depth))
-    if batch:
-        yield batch
+        yield name, image, depth
 
 
 def denoise_files(backend: Backend, files: Sequence[str], result_dir: str,
@@ -156,7 +148,7 @@ def denoise_files(backend: Backend, files: Sequence[str], result_dir: str,
     warmed_up = timer is None
     if timer:
         timer.start()
-    for batch in _read_batches(files, batch_size, report):
+    for batch in equal_size_batches(_read(files, report), batch_size):
         noisy = np.stack([image for _, image, _ in batch])
         if timer:
             timer.stamp()

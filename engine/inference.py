@@ -4,7 +4,6 @@ On CPU the predictor runs through oneDNN with IR optimisation on, several times 
 than Paddle's native CPU kernels (benchmarks/README.md). On Paddle 3.3.1 one oneDNN
 fusion pass crashes on this network, so it is removed.
 """
-import os
 import warnings
 from pathlib import Path
 from typing import Optional, Tuple
@@ -13,11 +12,10 @@ import numpy as np
 import paddle
 import paddle.inference as paddle_infer
 
-from engine.contract import Geometry, check_inputs, read_contract
+from engine.contract import PRECISIONS, Geometry, check_inputs, read_contract
 from utils.cpu_speed import available_cpu_cores
 
 MODEL_PREFIX = 'model'
-PRECISIONS = ('fp32', 'bf16')
 
 # With this pass Paddle 3.3.1 segfaults at the first run of the InvDN program (the
 # conv + LeakyReLU fusion); without it the convolutions still run in oneDNN, only

@@ -70,9 +70,6 @@ def build_optimizer(train_cfg: Config, parameters: List[paddle.Tensor], multi_te
     parameter (288 here): the same updates to float32 rounding, fewer launches on a GPU.
     The two kinds keep their state differently, so a run resumes with the kind it began with.
     """
-    if not 0 < train_cfg.lr_gamma < 1:
-        raise ValueError(f'train.lr_gamma must be in (0, 1) (MultiStepDecay), got '
-                         f'{train_cfg.lr_gamma}')
     scheduler = paddle.optimizer.lr.MultiStepDecay(
         learning_rate=train_cfg.lr_G, milestones=list(train_cfg.lr_steps), gamma=train_cfg.lr_gamma)
     optimizer = paddle.optimizer.Adam(
@@ -205,7 +202,10 @@ class Trainer:
         self.exp_dir = check_experiment_dir(cfg, resuming=resume_path is not None)
         self.models_dir = os.path.join(self.exp_dir, 'models')
         notes: List[str] = []
-        select_device(cfg.device)
+        try:
+            select_device(cfg.device)
+        except (RuntimeError, ValueError) as err:
+            raise TrainingError(str(err)) from None
         if self.world_size > 1:
             init_process_group('cpu' if not on_gpu() else 'gpu')
             problem = check_shared_folder(self.exp_dir, self.rank, self.world_size)

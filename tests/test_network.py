@@ -75,7 +75,6 @@ def test_initialisation_is_pytorch_default_and_seeded():
     paddle.seed(123)
     net = InvNet(block_num=[1, 1])
     for name, param in net.named_parameters():
-        shape = param.shape
         # Conv weight [out, in, 3, 3]: fan_in = in * 9; a bias uses its conv's fan_in.
         conv = name.rsplit('.', 1)[0]
         fan_in = int(np.prod(net.state_dict()[conv + '.weight'].shape[1:]))

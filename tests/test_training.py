@@ -1,6 +1,5 @@
 """The training loop: learning, resuming, determinism, checkpoints, NaN guard, two processes."""
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path

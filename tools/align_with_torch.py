@@ -19,24 +19,28 @@ import contextlib
 import copy
 import importlib
 import importlib.util
-from importlib.machinery import PathFinder
 import os
 import sys
 import time
+from importlib.machinery import PathFinder
 from types import SimpleNamespace
-from typing import Callable, Dict, List, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 
-import paddle
-from reprod_log import ReprodDiffHelper, ReprodLogger
+from utils.console import quiet_paddle
 
-from config import load_config, paper_default
-from engine import cli
-from losses import InvDNLoss
-from networks.InvDN_model import build_invnet
-from tools.convert_torch_weights import convert_state_dict
-from engine.trainer import build_optimizer
+quiet_paddle('--verbose' in sys.argv)  # before Paddle is imported, as engine.cli.prepare_process
+
+import paddle  # noqa: E402
+from reprod_log import ReprodDiffHelper, ReprodLogger  # noqa: E402
+
+from config import load_config, paper_default  # noqa: E402
+from engine import cli  # noqa: E402
+from engine.trainer import build_optimizer  # noqa: E402
+from losses import InvDNLoss  # noqa: E402
+from networks.InvDN_model import build_invnet  # noqa: E402
+from tools.convert_torch_weights import convert_state_dict  # noqa: E402
 
 Results = Dict[str, Dict[str, np.ndarray]]
 
@@ -76,7 +80,7 @@ def official_codes_dir(repo: str) -> str:
     for candidate in (os.path.join(repo, 'codes'), repo):
         if os.path.isfile(os.path.join(candidate, 'models', 'modules', 'Inv_arch.py')):
             return os.path.abspath(candidate)
-    raise FileNotFoundError(f'--torch-repo {repo}: no codes/models/modules/Inv_arch.py there; '
+    raise FileNotFoundError(f'--torch_repo {repo}: no codes/models/modules/Inv_arch.py there; '
                             'expected a checkout of github.com/Yang-Liu1082/InvDN or its codes/')
 
 

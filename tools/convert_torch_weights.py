@@ -12,13 +12,10 @@ import os
 from typing import Any, Dict, Mapping, Sequence
 
 import numpy as np
-import paddle
 
 from config import paper_default
 from engine import cli
-from networks.InvDN_model import build_invnet
-from utils.checkpoint import (WeightsError, atomic_save, compare_state_dicts, describe_mismatch,
-                              extract_state_dict, load_weights)
+from utils.checkpoint import WeightsError, compare_state_dicts, describe_mismatch, extract_state_dict
 
 
 def _to_float32(value: Any) -> np.ndarray:
@@ -27,7 +24,7 @@ def _to_float32(value: Any) -> np.ndarray:
     return np.ascontiguousarray(value, dtype=np.float32)
 
 
-def convert_state_dict(torch_state: Mapping[str, Any], model: paddle.nn.Layer,
+def convert_state_dict(torch_state: Mapping[str, Any], model: Any,
                        source: str = 'torch checkpoint') -> Dict[str, np.ndarray]:
     """Official state dict (bare, under 'state_dict', with or without 'module.') -> float32
     numpy arrays keyed and ordered like ``model.state_dict()``.
@@ -60,14 +57,21 @@ def load_torch_file(path: str) -> Any:
 def convert_file(src: str, dst: str, block_num: Sequence[int] = paper_default('network_G.block_num'),
                  scale: int = paper_default('scale'),
                  overwrite: bool = False) -> int:
-    """Convert ``src`` into ``dst`` for ``build_invnet(3, 3, block_num, scale)``; returns the
+    """Convert ``src`` into ``dst`` for the network of ``block_num`` and ``scale``; returns the
     number of tensors written. The written file is loaded back into a fresh model as a check."""
+    import paddle
+
+    from networks.InvDN_model import build_invnet
+    from utils.checkpoint import atomic_save, load_weights
+
     if os.path.exists(dst) and not overwrite:
         raise FileExistsError(f'--output {dst} exists; pass --overwrite to replace it')
-    model = build_invnet(3, 3, block_num, scale)
+    network = dict(paper_default('network_G'), block_num=list(block_num), scale=scale)
+    model = build_invnet(network['in_nc'], network['out_nc'], network['block_num'], network['scale'])
     state = convert_state_dict(load_torch_file(src), model, source=src)
     atomic_save({key: paddle.to_tensor(value) for key, value in state.items()}, dst)
-    load_weights(build_invnet(3, 3, block_num, scale), dst)
+    load_weights(build_invnet(network['in_nc'], network['out_nc'], network['block_num'],
+                              network['scale']), dst)
     return len(state)
 
 
@@ -85,6 +89,9 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] = None) -> None:
     args = parse_args(argv)
+    cli.prepare_process(args.verbose)
+    import paddle
+
     paddle.set_device('cpu')
     try:
         count = convert_file(args.input, args.output, args.block_num, args.scale, args.overwrite)

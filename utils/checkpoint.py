@@ -8,7 +8,7 @@ Files are written atomically (``atomic_save``).
 """
 import os
 import tempfile
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Tuple
 
 import numpy as np
 import paddle

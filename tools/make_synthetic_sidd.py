@@ -9,7 +9,9 @@ Writes the layouts the project reads, so every step runs without the real SIDD:
                  (uint8 [images, blocks, size, size, 3], MATLAB v5 or v7.3/HDF5; input of
                  extract_valid_patches_sidd.py);
 * ``sidd_mini``: ``RESULT_DIR/train_mini/{GT,Noisy,LQ}`` and ``RESULT_DIR/val_mini/{GT,Noisy}``, the layout of
-                 the real SIDD_mini used by TIPC.
+                 the real SIDD_mini used by TIPC;
+* ``dnd``:       a DND-like sRGB benchmark folder: ``RESULT_DIR/info.mat`` (v7.3, the bounding
+                 boxes) and ``RESULT_DIR/images_srgb/%04d.mat`` (input of test_denoising_dnd.py).
 
 Noise is signal dependent, as in a camera: the sRGB gamma is undone, Poisson shot noise and
 Gaussian read noise are added in linear space with a seeded level, and the gamma is re-applied.
@@ -132,6 +134,16 @@ def validation_blocks(num_images: int = 2, num_blocks: int = 4, size: int = 256,
     return gt_blocks, noisy_blocks
 
 
+MATLAB_CLASSES = {'uint8': 'uint8', 'float64': 'double', 'float32': 'single'}
+
+
+def write_matlab_header(path: str) -> None:
+    """The 512-byte user block of a v7.3 file holds the MAT-file header MATLAB writes."""
+    header = b'MATLAB 7.3 MAT-file, Platform: GLNXA64, Created by: make_synthetic_sidd.py HDF5 schema 1.00 .'
+    with open(path, 'r+b') as f:
+        f.write(header.ljust(116) + b'\x00' * 8 + b'\x00\x02' + b'IM' + b'\x00' * (512 - 128))
+
+
 def write_mat(path: str, key: str, array: np.ndarray, mat_format: str = 'v5') -> None:
     """Save ``array`` under ``key`` as MATLAB v5 (scipy) or v7.3 (HDF5, as MATLAB lays it out)."""
     os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
@@ -142,14 +154,11 @@ def write_mat(path: str, key: str, array: np.ndarray, mat_format: str = 'v5') ->
     elif mat_format == 'v7.3':
         import h5py
 
-        # MATLAB stores column-major: h5py sees the axes reversed. The 512-byte user block
-        # holds the MAT-file header MATLAB writes.
+        # MATLAB stores column-major: h5py sees the axes reversed.
         with h5py.File(path, 'w', userblock_size=512) as f:
             f.create_dataset(key, data=np.ascontiguousarray(array.transpose()), compression='gzip')
-            f[key].attrs['MATLAB_class'] = np.bytes_('uint8')
-        header = b'MATLAB 7.3 MAT-file, Platform: GLNXA64, Created by: make_synthetic_sidd.py HDF5 schema 1.00 .'
-        with open(path, 'r+b') as f:
-            f.write(header.ljust(116) + b'\x00' * 8 + b'\x00\x02' + b'IM' + b'\x00' * (512 - 128))
+            f[key].attrs['MATLAB_class'] = np.bytes_(MATLAB_CLASSES[array.dtype.name])
+        write_matlab_header(path)
     else:
         raise ValueError(f"mat_format must be 'v5' or 'v7.3', got {mat_format!r}")
 
@@ -163,6 +172,36 @@ def make_validation_mat(out_dir: str, num_images: int = 2, num_blocks: int = 4, 
     return gt, noisy
 
 
+def make_dnd(out_dir: str, num_images: int = 2, num_boxes: int = 3, height: int = 96,
+             width: int = 128, box_size: int = 32, seed: int = 0) -> List[np.ndarray]:
+    """A DND-like sRGB benchmark folder: ``info.mat`` (v7.3; ``info.boundingboxes``, a cell of
+    [boxes, 4] arrays of MATLAB 1-based inclusive [row1, col1, row2, col2]) and
+    ``images_srgb/%04d.mat`` (``InoisySRGB``, float in [0, 1]). Returns the boxes written."""
+    import h5py
+
+    os.makedirs(os.path.join(out_dir, 'images_srgb'), exist_ok=True)
+    all_boxes = []
+    for image in range(num_images):
+        rng = np.random.default_rng([seed, 2000 + image])
+        _, noisy = make_pair(rng, height, width)
+        write_mat(os.path.join(out_dir, 'images_srgb', '%04d.mat' % (image + 1)), 'InoisySRGB',
+                  noisy.astype(np.float64) / 255.0, 'v7.3')
+        tops = rng.integers(0, height - box_size + 1, size=num_boxes)
+        lefts = rng.integers(0, width - box_size + 1, size=num_boxes)
+        all_boxes.append(np.stack([tops + 1, lefts + 1, tops + box_size, lefts + box_size], axis=1)
+                         .astype(np.float64))
+    path = os.path.join(out_dir, 'info.mat')
+    with h5py.File(path, 'w', userblock_size=512) as f:
+        references = f.create_group('#refs#')
+        info = f.create_group('info')
+        # A MATLAB N x 1 cell, column-major: h5py sees [1, N] object references.
+        cells = info.create_dataset('boundingboxes', shape=(1, num_images), dtype=h5py.ref_dtype)
+        for image, boxes in enumerate(all_boxes):
+            cells[0, image] = references.create_dataset(f'b{image}', data=boxes.T).ref
+    write_matlab_header(path)
+    return all_boxes
+
+
 def make_sidd_mini(out_dir: str, train_pairs: int = 10, train_size: int = 512, val_pairs: int = 5,
                    val_size: int = 256, seed: int = 0) -> None:
     """The SIDD_mini layout: ``train_mini/{GT,Noisy,LQ}`` and ``val_mini/{GT,Noisy}``."""
@@ -172,7 +211,7 @@ def make_sidd_mini(out_dir: str, train_pairs: int = 10, train_size: int = 512, v
 
 def main(argv=None) -> None:
     parser = cli.make_parser(__doc__)
-    parser.add_argument('--layout', required=True, choices=('medium', 'patches', 'mat', 'sidd_mini'),
+    parser.add_argument('--layout', required=True, choices=('medium', 'patches', 'mat', 'sidd_mini', 'dnd'),
                         help='which layout to write (see above)')
     parser.add_argument('--result_dir', required=True, help='output folder (must be empty or absent)')
     parser.add_argument('--num', type=int, default=None,
@@ -181,7 +220,7 @@ def main(argv=None) -> None:
     parser.add_argument('--size', type=int, default=None,
                         help='patch/block side (patches, mat, sidd_mini train; defaults 512, 256, 512); '
                              'medium: image height, width is 4/3 of it (default 600)')
-    parser.add_argument('--blocks', type=int, default=4, help='blocks per image (mat)')
+    parser.add_argument('--blocks', type=int, default=4, help='blocks per image (mat), boxes per image (dnd)')
     parser.add_argument('--mat_format', choices=('v5', 'v7.3'), default='v5',
                         help='MATLAB file format of the mat layout')
     parser.add_argument('--seed', type=int, default=0, help='random seed (scene choice and noise)')
@@ -196,6 +235,8 @@ def main(argv=None) -> None:
         make_patch_folders(args.result_dir, args.num or 10, args.size or 512, args.seed)
     elif args.layout == 'mat':
         make_validation_mat(args.result_dir, args.num or 2, args.blocks, args.size or 256, args.seed, args.mat_format)
+    elif args.layout == 'dnd':
+        make_dnd(args.result_dir, num_images=args.num or 2, num_boxes=args.blocks, seed=args.seed)
     else:
         make_sidd_mini(args.result_dir, train_pairs=args.num or 10, train_size=args.size or 512, seed=args.seed)
     print(f'wrote the {args.layout} layout to {args.result_dir}')

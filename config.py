@@ -28,13 +28,20 @@ class Field:
 
 
 # Defaults are the paper's settings (Liu et al., CVPR 2021; official train_InvDN.yml), except
-# batch_size: the official YAML says 28, the paper and the earlier reproduction 14.
+# batch_size: the official YAML says 28, the paper 14 (the earlier Paddle reproduction: 14 per
+# card on 4 cards).
 SCHEMA: Dict[str, Any] = {
     'name': Field('InvDN_ResUnit_x4', 'str'),
     'device': Field('auto', 'str', choices=('auto', 'gpu', 'cpu')),
     'scale': Field(4, 'int'),
     'datasets': {
         'train': {
+            # LQGTRN: GT/Noisy pairs (real noise, the paper's SIDD training); LQGTSN: clean
+            # images, Noisy = GT + Gaussian noise (official LQGTSN_dataset): 'S' fixed sigma
+            # (0-255 scale), 'B' blind, sigma ~ U(0, 55) per sample.
+            'mode': Field('LQGTRN', 'str', choices=('LQGTRN', 'LQGTSN')),
+            'noise_mode': Field('S', 'str', choices=('S', 'B')),
+            'sigma': Field(25.0, 'float'),
             'dataroot': Field('data/SIDD/train', 'str'),
             'batch_size': Field(14, 'int'),
             'GT_size': Field(144, 'int'),
@@ -45,6 +52,9 @@ SCHEMA: Dict[str, Any] = {
             'use_shared_memory': Field(True, 'bool'),  # worker batches through /dev/shm
         },
         'val': {
+            'mode': Field('LQGTRN', 'str', choices=('LQGTRN', 'LQGTSN')),
+            'noise_mode': Field('S', 'str', choices=('S', 'B')),
+            'sigma': Field(25.0, 'float'),
             'dataroot': Field('data/SIDD/val', 'str'),
             'batch_size': Field(8, 'int'),  # blocks denoised together; results do not depend on it
         },

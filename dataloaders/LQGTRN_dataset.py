@@ -50,6 +50,7 @@ def _to_chw(img: np.ndarray) -> np.ndarray:
 
 class LQGTRNDataset(Dataset):
     """SIDD ``dataroot/{GT,Noisy[,LQ]}``: dicts of float32 CHW RGB arrays in [0, 1] and the name."""
+    FOLDERS = ('GT', 'Noisy')  # paired by name
 
     def __init__(self, dataroot: str, phase: str = 'train', scale: int = paper_default('scale'),
                  GT_size: int = paper_default('datasets.train.GT_size'),
@@ -68,7 +69,7 @@ class LQGTRNDataset(Dataset):
         self.gt_dir, self.noisy_dir = os.path.join(dataroot, 'GT'), os.path.join(dataroot, 'Noisy')
         lq_dir = os.path.join(dataroot, 'LQ')
         self.lq_dir: Optional[str] = lq_dir if phase == 'train' and os.path.isdir(lq_dir) else None
-        self.names = paired_names(dataroot, ('GT', 'Noisy'))
+        self.names = paired_names(dataroot, self.FOLDERS)
         if self.lq_dir is not None:
             try:
                 paired_names(dataroot, ('GT', 'LQ'))
@@ -99,40 +100,94 @@ class LQGTRNDataset(Dataset):
                              f'{expected[0]} (GT {w}x{h} / {self.scale}); regenerate it with generate_lq.py')
         return lq
 
-    def __getitem__(self, index: int) -> Dict[str, Any]:
-        index = int(index)
-        if index < 0:
+    def _name(self, index: int) -> str:
+        if int(index) < 0:
             raise IndexError(f'sample index must be non-negative, got {index}')
-        name = self.names[index % len(self.names)]
+        return self.names[int(index) % len(self.names)]
+
+    def crop_and_augment(self, rng: np.random.Generator, name: str, lq: np.ndarray,
+                         images: List[np.ndarray]) -> List[np.ndarray]:
+        """[lq crop] + the aligned GT_size crops of the full-size ``images``, with one
+        flip/rotation for all (official ``util.augment``). Draws from ``rng``: top, left (in LQ
+        pixels, so the GT crop starts at a multiple of scale), then the three flips."""
+        h, w = images[0].shape[:2]
+        if h < self.GT_size or w < self.GT_size:
+            raise ValueError(f'{os.path.join(self.gt_dir, name)} is {w}x{h}, smaller than GT_size '
+                             f'{self.GT_size}')
+        lq_size = self.GT_size // self.scale
+        top = int(rng.integers(0, h // self.scale - lq_size + 1))
+        left = int(rng.integers(0, w // self.scale - lq_size + 1))
+        crops = [lq[top:top + lq_size, left:left + lq_size]]
+        top, left = top * self.scale, left * self.scale
+        crops += [image[top:top + self.GT_size, left:left + self.GT_size] for image in images]
+        flips = rng.random(3) < 0.5
+        hflip, vflip, rot90 = flips[0] and self.use_flip, flips[1] and self.use_rot, flips[2] and self.use_rot
+        return augment(crops, hflip, vflip, rot90)
+
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        name = self._name(index)
         gt, noisy = self._read_pair(name)
         if self.phase == 'val':
             return {'GT': _to_chw(modcrop(gt, self.scale)), 'Noisy': _to_chw(modcrop(noisy, self.scale)),
                     'name': name}
-
-        h, w = gt.shape[:2]
-        if h < self.GT_size or w < self.GT_size:
-            raise ValueError(f'{os.path.join(self.gt_dir, name)} is {w}x{h}, smaller than GT_size '
-                             f'{self.GT_size}')
-        lq = self._read_lq(name, gt)
-        rng = np.random.default_rng([self.seed, index])
-        lq_size = self.GT_size // self.scale
-        # Crop position drawn in LQ pixels, so the GT crop starts at a multiple of scale.
-        top = int(rng.integers(0, h // self.scale - lq_size + 1))
-        left = int(rng.integers(0, w // self.scale - lq_size + 1))
-        lq = lq[top:top + lq_size, left:left + lq_size]
-        top, left = top * self.scale, left * self.scale
-        gt = gt[top:top + self.GT_size, left:left + self.GT_size]
-        noisy = noisy[top:top + self.GT_size, left:left + self.GT_size]
-        flips = rng.random(3) < 0.5
-        hflip, vflip, rot90 = flips[0] and self.use_flip, flips[1] and self.use_rot, flips[2] and self.use_rot
-        lq, gt, noisy = augment([lq, gt, noisy], hflip, vflip, rot90)
+        rng = np.random.default_rng([self.seed, int(index)])
+        lq, gt, noisy = self.crop_and_augment(rng, name, self._read_lq(name, gt), [gt, noisy])
         return {'LQ': _to_chw(lq), 'GT': _to_chw(gt), 'Noisy': _to_chw(noisy), 'name': name}
 
 
+class LQGTSNDataset(LQGTRNDataset):
+    """Clean images only (official ``LQGTSN_dataset.py``): ``dataroot/GT`` (and optional ``LQ/``),
+    Noisy = GT + N(0, (sigma / 255)^2), not clipped.
+
+    As in the official dataset the noise is drawn last, after cropping and augmentation (for
+    validation: after the modcrop of the whole image), with ``noise_mode`` 'S' (a fixed
+    ``sigma``, 0-255 scale) or 'B' (blind: a sigma drawn uniformly from [0, 55] per sample).
+    Draws come from ``default_rng([seed, index])`` as for the crops: validation sees the same
+    noisy copy at every validation, so its PSNR is comparable across runs.
+    """
+    FOLDERS = ('GT',)
+    BLIND_SIGMA = (0.0, 55.0)  # official noiseL_B
+
+    def __init__(self, dataroot: str, phase: str = 'train', scale: int = paper_default('scale'),
+                 GT_size: int = paper_default('datasets.train.GT_size'), use_flip: bool = True,
+                 use_rot: bool = True, seed: int = 0, noise_mode: str = 'S', sigma: float = 25.0):
+        super().__init__(dataroot, phase, scale, GT_size, use_flip, use_rot, seed)
+        if noise_mode not in ('S', 'B'):
+            raise ValueError(f"noise_mode must be 'S' (fixed sigma) or 'B' (blind), got {noise_mode!r}")
+        if noise_mode == 'S' and sigma < 0:
+            raise ValueError(f'sigma must be >= 0 (0-255 scale), got {sigma}')
+        self.noise_mode, self.sigma = noise_mode, sigma
+
+    def draw_noise(self, rng: np.random.Generator, shape: tuple) -> np.ndarray:
+        sigma = rng.uniform(*self.BLIND_SIGMA) if self.noise_mode == 'B' else self.sigma
+        return rng.normal(0.0, sigma / 255.0, shape)
+
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        name = self._name(index)
+        gt = read_image(os.path.join(self.gt_dir, name))
+        rng = np.random.default_rng([self.seed, int(index)])
+        sample: Dict[str, Any] = {'name': name}
+        if self.phase == 'val':
+            gt = modcrop(gt, self.scale)
+        else:
+            lq, gt = self.crop_and_augment(rng, name, self._read_lq(name, gt), [gt])
+            sample['LQ'] = _to_chw(lq)
+        noisy = gt + self.draw_noise(rng, gt.shape)
+        sample.update(GT=_to_chw(gt), Noisy=_to_chw(noisy))
+        return sample
+
+
+DATASETS = {'LQGTRN': LQGTRNDataset, 'LQGTSN': LQGTSNDataset}
+
+
 def create_dataset(dataset_cfg: Mapping[str, Any], phase: str, scale: int, seed: int = 0) -> LQGTRNDataset:
-    """The dataset of one YAML ``datasets.train`` / ``datasets.val`` section (dict or Config)."""
+    """The dataset of one YAML ``datasets.train`` / ``datasets.val`` section (dict or Config):
+    ``mode`` LQGTRN (GT/Noisy pairs, real noise) or LQGTSN (clean images, synthetic noise)."""
+    mode = dataset_cfg['mode']
+    noise = ({'noise_mode': dataset_cfg['noise_mode'], 'sigma': dataset_cfg['sigma']}
+             if mode == 'LQGTSN' else {})
     if phase == 'val':
-        return LQGTRNDataset(dataset_cfg['dataroot'], phase='val', scale=scale, seed=seed)
-    return LQGTRNDataset(dataset_cfg['dataroot'], phase=phase, scale=scale,
-                         GT_size=dataset_cfg['GT_size'], use_flip=dataset_cfg['use_flip'],
-                         use_rot=dataset_cfg['use_rot'], seed=seed)
+        return DATASETS[mode](dataset_cfg['dataroot'], phase='val', scale=scale, seed=seed, **noise)
+    return DATASETS[mode](dataset_cfg['dataroot'], phase=phase, scale=scale,
+                          GT_size=dataset_cfg['GT_size'], use_flip=dataset_cfg['use_flip'],
+                          use_rot=dataset_cfg['use_rot'], seed=seed, **noise)

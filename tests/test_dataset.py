@@ -187,3 +187,47 @@ def test_real_sidd_lq_folder_and_on_the_fly_lq_agree(sidd_mini_dir, tmp_path):
         np.testing.assert_allclose(a['LQ'], b['LQ'], atol=1 / 255 + 1e-6)
     val = LQGTRNDataset(str(sidd_mini_dir / 'val_mini'), 'val')
     assert val[0]['GT'].shape == (3, 256, 256)
+
+
+@pytest.fixture
+def clean_only(tmp_path):
+    """GT/ only (four 64 x 72 photos), as for synthetic-noise training."""
+    rng = np.random.default_rng(5)
+    for k in range(4):
+        write_image(str(tmp_path / 'GT' / f'{k}.png'), rng.integers(0, 256, (64, 72, 3)).astype(np.uint8))
+    return tmp_path
+
+
+def test_lqgtsn_adds_noise_after_the_crop_and_augmentation(clean_only):
+    """The official order: crop and flip GT (and LQ), then Noisy = GT + N(0, sigma/255), with
+    the draws top, left, three flips, then the noise, from default_rng([seed, index])."""
+    from dataloaders.LQGTRN_dataset import LQGTSNDataset
+
+    dataset = LQGTSNDataset(str(clean_only), 'train', scale=4, GT_size=32, seed=3, sigma=25)
+    for index in (0, 5):
+        sample = dataset[index]
+        rng = np.random.default_rng([3, index])
+        rng.integers(0, 2, size=2)  # the crop position (2 draws)
+        rng.random(3)  # the flips
+        expected_noise = rng.normal(0.0, 25 / 255, (32, 32, 3)).transpose(2, 0, 1)
+        np.testing.assert_allclose(sample['Noisy'] - sample['GT'], expected_noise, atol=1e-6)
+        assert sample['LQ'].shape == (3, 8, 8) and 'Noisy' in sample
+        clean = LQGTRNDataset.crop_and_augment(dataset, np.random.default_rng([3, index]), '0.png',
+                                               imresize(read_image(str(clean_only / 'GT' / sample['name'])), 0.25),
+                                               [read_image(str(clean_only / 'GT' / sample['name']))])
+        np.testing.assert_array_equal(sample['GT'], clean[1].transpose(2, 0, 1))
+
+
+def test_lqgtsn_blind_noise_and_fixed_validation_copy(clean_only):
+    from dataloaders.LQGTRN_dataset import LQGTSNDataset
+
+    blind = LQGTSNDataset(str(clean_only), 'train', scale=4, GT_size=32, noise_mode='B')
+    sigmas = [float(np.std(blind[i]['Noisy'] - blind[i]['GT'])) * 255 for i in range(8)]
+    assert all(0 <= s <= 56 for s in sigmas) and max(sigmas) - min(sigmas) > 5
+    val = LQGTSNDataset(str(clean_only), 'val', scale=4, sigma=15)
+    first, again = val[1], val[1]
+    assert first['GT'].shape == (3, 64, 72)
+    np.testing.assert_array_equal(first['Noisy'], again['Noisy'])  # the same noisy copy each time
+    assert 13 < np.std(first['Noisy'] - first['GT']) * 255 < 17
+    with pytest.raises(ValueError, match='noise_mode'):
+        LQGTSNDataset(str(clean_only), noise_mode='X')

@@ -254,3 +254,15 @@ def test_script_trains_and_refuses_to_reuse_the_experiment(synthetic_sidd, tmp_p
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert again.returncode == 1 and 'error: experiment folder' in again.stderr
     assert '--resume' in again.stderr and 'Traceback' not in again.stderr
+
+
+def test_synthetic_noise_training_on_clean_images(synthetic_sidd, tmp_path):
+    """datasets.*.mode LQGTSN: trained and validated from GT/ alone (blind noise for training,
+    a fixed sigma 25 copy for validation)."""
+    cfg = small_config(synthetic_sidd, tmp_path, 'awgn', 'train.niter=2', 'train.val_freq=2',
+                       'datasets.train.mode=LQGTSN', 'datasets.train.noise_mode=B',
+                       'datasets.val.mode=LQGTSN', 'datasets.val.sigma=25')
+    train(cfg)
+    ckpt = load_checkpoint(tmp_path, 'awgn')
+    assert ckpt['iter'] == 2 and len(ckpt['history']['val_psnr']) == 1
+    assert ckpt['config']['datasets']['train']['mode'] == 'LQGTSN'

@@ -84,26 +84,28 @@ def official_codes_dir(repo: str) -> str:
                             'expected a checkout of github.com/Yang-Liu1082/InvDN or its codes/')
 
 
-def import_official(codes: str) -> SimpleNamespace:
-    """Import the official ``Inv_arch``, ``Subnet_constructor`` and ``loss`` modules.
+def import_official(codes: str, package: str = 'models',
+                    names: Sequence[str] = ('modules.Inv_arch', 'modules.Subnet_constructor',
+                                            'modules.loss')) -> SimpleNamespace:
+    """Import modules of the official checkout's ``package`` (``models`` by default: Inv_arch,
+    Subnet_constructor, loss; ``data`` for the datasets), named by their last part.
 
-    The checkout's ``models`` package is loaded from ``codes`` and registered in
-    ``sys.modules`` only while its modules import each other (``sys.path`` is left alone),
-    so no other package called ``models`` can shadow it, nor it another.
+    The package is loaded from ``codes`` and registered in ``sys.modules`` only while its
+    modules import each other (``sys.path`` is left alone), so no other package of the same
+    name can shadow it, nor it another.
     """
-    spec = PathFinder.find_spec('models', [codes])
+    spec = PathFinder.find_spec(package, [codes])
     if spec is None or spec.loader is None:
-        raise ImportError(f'no models package in {codes}')
+        raise ImportError(f'no {package} package in {codes}')
     saved = {name: sys.modules.pop(name) for name in list(sys.modules)
-             if name == 'models' or name.startswith('models.')}
+             if name == package or name.startswith(package + '.')}
     try:
-        package = importlib.util.module_from_spec(spec)
-        sys.modules['models'] = package
-        spec.loader.exec_module(package)
-        modules = {name: importlib.import_module(f'models.modules.{name}')
-                   for name in ('Inv_arch', 'Subnet_constructor', 'loss')}
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[package] = module
+        spec.loader.exec_module(module)
+        modules = {name.split('.')[-1]: importlib.import_module(f'{package}.{name}') for name in names}
     finally:
-        for name in [n for n in sys.modules if n == 'models' or n.startswith('models.')]:
+        for name in [n for n in sys.modules if n == package or n.startswith(package + '.')]:
             del sys.modules[name]
         sys.modules.update(saved)
     return SimpleNamespace(**modules)

@@ -1,0 +1,68 @@
+"""Our LQGTSN dataset against the official ``data/LQGTSN_dataset.py``, same crop positions,
+flips and noise draws (injected into the official code, not left to two RNGs), with and
+without an LQ/ folder, fixed and blind noise. Needs an official checkout (INVDN_TORCH_REPO,
+or ../InvDN beside the repository), torch and lmdb (the official module imports it)."""
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dataloaders.LQGTRN_dataset import LQGTSNDataset
+from utils.image_io import write_image
+from utils.matlab_imresize import imresize
+
+REPO = Path(__file__).resolve().parents[1]
+OFFICIAL = Path(os.environ.get('INVDN_TORCH_REPO', REPO.parent / 'InvDN'))
+pytestmark = pytest.mark.skipif(not (OFFICIAL / 'codes' / 'data' / 'LQGTSN_dataset.py').is_file(),
+                                reason=f'official InvDN checkout not found at {OFFICIAL} (set INVDN_TORCH_REPO)')
+
+
+def draws(dataset: LQGTSNDataset, index: int, shape: tuple) -> dict:
+    """Our dataset's draws for ``index``, in its order: top, left, three flips, [sigma], noise."""
+    rng = np.random.default_rng([dataset.seed, index])
+    h, w = shape
+    lq_size = dataset.GT_size // dataset.scale
+    top = int(rng.integers(0, h // dataset.scale - lq_size + 1))
+    left = int(rng.integers(0, w // dataset.scale - lq_size + 1))
+    flips = rng.random(3) < 0.5
+    sigma = rng.uniform(*dataset.BLIND_SIGMA) if dataset.noise_mode == 'B' else dataset.sigma
+    noise = rng.normal(0.0, sigma / 255.0, (dataset.GT_size, dataset.GT_size, 3))
+    return {'top': top, 'left': left, 'flips': flips, 'sigma': sigma, 'noise': noise}
+
+
+@pytest.mark.parametrize('with_lq, noise_mode', [(True, 'S'), (False, 'S'), (True, 'B')])
+def test_lqgtsn_equals_the_official_dataset(tmp_path, monkeypatch, with_lq, noise_mode):
+    pytest.importorskip('torch')
+    pytest.importorskip('lmdb')
+    from tools.align_with_torch import import_official
+
+    official = import_official(str(OFFICIAL / 'codes'), 'data', ('LQGTSN_dataset',))
+    rng = np.random.default_rng(0)
+    for k in range(3):
+        gt = rng.integers(0, 256, (48, 56, 3)).astype(np.uint8)
+        write_image(str(tmp_path / 'GT' / f'{k}.png'), gt)
+        if with_lq:
+            write_image(str(tmp_path / 'LQ' / f'{k}.png'), imresize(gt.astype(np.float32) / 255, 0.25))
+    ours = LQGTSNDataset(str(tmp_path), 'train', scale=4, GT_size=32, seed=7, noise_mode=noise_mode,
+                         sigma=25)
+    theirs = official.LQGTSN_dataset.LQGTSNDataset({
+        'data_type': 'img', 'dataroot_GT': str(tmp_path / 'GT'),
+        'dataroot_LQ': str(tmp_path / 'LQ') if with_lq else None, 'scale': 4, 'GT_size': 32,
+        'phase': 'train', 'color': None, 'use_flip': True, 'use_rot': True,
+        'noise_mode': noise_mode, 'sigma': 25})
+    for index in range(3):
+        d = draws(ours, index, (48, 56))
+        crop_draws = iter([d['top'], d['left']])
+        flip_draws = iter([0.0 if flip else 0.9 for flip in d['flips']])
+        monkeypatch.setattr(random, 'randint', lambda a, b: next(crop_draws))
+        monkeypatch.setattr(random, 'random', lambda: next(flip_draws))
+        monkeypatch.setattr(np.random, 'uniform', lambda low, high: d['sigma'])
+        monkeypatch.setattr(np.random, 'normal', lambda mean, std, shape: d['noise'])
+        expected = theirs[index]
+        monkeypatch.undo()
+        got = ours[index]
+        for key in ('GT', 'Noisy', 'LQ'):
+            np.testing.assert_allclose(got[key], expected[key].numpy(), atol=1e-6 if with_lq else 2e-6,
+                                       err_msg=f'{key}, sample {index}')

@@ -1,4 +1,5 @@
-"""Our LQGTSN dataset against the official ``data/LQGTSN_dataset.py``, same crop positions,
+"""Our datasets and alignment steps against the official code. LQGTSN: ours against the
+official ``data/LQGTSN_dataset.py`` with the same crop positions,
 flips and noise draws (injected into the official code, not left to two RNGs), with and
 without an LQ/ folder, fixed and blind noise. Needs an official checkout (INVDN_TORCH_REPO,
 or ../InvDN beside the repository), torch and lmdb (the official module imports it)."""
@@ -66,3 +67,19 @@ def test_lqgtsn_equals_the_official_dataset(tmp_path, monkeypatch, with_lq, nois
         for key in ('GT', 'Noisy', 'LQ'):
             np.testing.assert_allclose(got[key], expected[key].numpy(), atol=1e-6 if with_lq else 2e-6,
                                        err_msg=f'{key}, sample {index}')
+
+
+def test_remaining_alignment_steps_pass(tmp_path, sidd_mini_dir):
+    """tools.align_steps: data reading, metrics, lr schedules and initialisation agree."""
+    pytest.importorskip('torch')
+    pytest.importorskip('lmdb')
+    from tools.align_steps import main
+
+    status = main(['--torch_repo', str(OFFICIAL), '--data_dir', str(sidd_mini_dir), '--samples', '4',
+                   '--gt_size', '96', '--result_dir', str(tmp_path)])
+    report = (tmp_path / 'report.md').read_text()
+    assert status == 0, report
+    for step in ('data_train', 'data_train_no_lq', 'data_val', 'data_mat', 'metrics',
+                 'lr_training_1card', 'lr_training_4cards', 'init'):
+        assert f'| {step} |' in report
+    assert (tmp_path / 'data_train_paddle.npy').is_file() and (tmp_path / 'init_torch.npy').is_file()

@@ -11,7 +11,7 @@ import pytest
 from engine.cli import HelpFormatter
 
 REPO = Path(__file__).resolve().parents[1]
-ENTRY_POINTS = ['predict', 'infer', 'export_model', 'test_denoising_sidd', 'test_denoising_dnd', 'tools.align_steps',
+ENTRY_POINTS = ['predict', 'infer', 'export_model', 'test_denoising_sidd', 'test_denoising_dnd', 'tools.align_steps', 'tools.align_training',
                 'train_denoising_1card',
                 'train_denoising_4cards', 'generate_patches_sidd', 'generate_lq',
                 'extract_valid_patches_sidd', 'tools.convert_torch_weights', 'tools.align_with_torch',

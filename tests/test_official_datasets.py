@@ -83,3 +83,20 @@ def test_remaining_alignment_steps_pass(tmp_path, sidd_mini_dir):
                  'lr_training_1card', 'lr_training_4cards', 'init'):
         assert f'| {step} |' in report
     assert (tmp_path / 'data_train_paddle.npy').is_file() and (tmp_path / 'init_torch.npy').is_file()
+
+
+def test_training_side_by_side_small(tmp_path, sidd_mini_dir):
+    """tools.align_training, small: block_num [1, 1], 20 iterations, GT 32, same batches."""
+    pytest.importorskip('torch')
+    import json
+
+    from tools.align_training import main
+
+    status = main(['--torch_repo', str(OFFICIAL), '--data_dir', str(sidd_mini_dir), '--iters', '20',
+                   '--batch_size', '2', '--gt_size', '32', '--block_num', '1', '1', '--val_freq', '10',
+                   '--result_dir', str(tmp_path)])
+    assert status == 0, (tmp_path / 'report.md').read_text()
+    curves = json.loads((tmp_path / 'curves.json').read_text())
+    assert len(curves['paddle']['total']) == len(curves['torch']['l_back_rec']) == 20
+    assert [it for it, _ in curves['paddle']['val_psnr']] == [10, 20]
+    assert (tmp_path / 'training_alignment.png').is_file()

@@ -55,3 +55,21 @@ def _official_state_dict_shapes(block_num: Sequence[int] = (8, 8), channel_in: i
 def official_state_dict_shapes():
     """``f(block_num) -> {name: shape}`` of the official ``InvNet.state_dict()``."""
     return _official_state_dict_shapes
+
+
+@pytest.fixture(scope='session')
+def small_model_file(tmp_path_factory):
+    """A block_num [1, 1] model and a training-style checkpoint of it that records its
+    architecture (as the trainer saves it)."""
+    import paddle
+
+    from networks import build_invnet
+
+    paddle.seed(0)
+    model = build_invnet(block_num=[1, 1])
+    model.eval()
+    path = tmp_path_factory.mktemp('weights') / 'small.pdparams'
+    paddle.save({'state_dict': model.state_dict(),
+                 'config': {'network_G': {'in_nc': 3, 'out_nc': 3, 'block_num': [1, 1], 'scale': 4}}},
+                str(path))
+    return model, str(path)

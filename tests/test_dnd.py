@@ -2,27 +2,18 @@
 import os
 
 import numpy as np
-import paddle
 import pytest
 import scipy.io
 
 import test_denoising_dnd
 from dataloaders.dnd import box_slices, crop, read_boxes, read_noisy
 from engine.denoise import DenoiseOptions, DygraphBackend, denoise_array
-from networks import build_invnet
 from tools.make_synthetic_sidd import make_dnd, write_mat
 
 
 @pytest.fixture(scope='module')
-def small_weights(tmp_path_factory):
-    paddle.seed(2)
-    model = build_invnet(block_num=[1, 1])
-    model.eval()
-    path = tmp_path_factory.mktemp('dnd_weights') / 'small.pdparams'
-    paddle.save({'state_dict': model.state_dict(),
-                 'config': {'network_G': {'in_nc': 3, 'out_nc': 3, 'block_num': [1, 1], 'scale': 4}}},
-                str(path))
-    return model, str(path)
+def small_weights(small_model_file):
+    return small_model_file
 
 
 def run(dnd_dir, result_dir, weights, *extra):

@@ -3,13 +3,11 @@ import json
 
 import cv2
 import numpy as np
-import paddle
 import pytest
 import scipy.io
 
 import predict
 import test_denoising_sidd
-from networks import build_invnet
 from dataloaders import folder_pairs, sidd_mat_pairs
 from engine.denoise import DenoiseOptions, DygraphBackend, denoise_array
 from engine.evaluate import evaluate_pairs, score
@@ -18,16 +16,10 @@ from utils.image_io import quantize, read_image, read_image_raw, write_image
 
 
 @pytest.fixture(scope='module')
-def small_checkpoint(tmp_path_factory):
-    """A block_num [1, 1] model and a training-style checkpoint that records its architecture."""
-    paddle.seed(0)
-    model = build_invnet(block_num=[1, 1])
-    model.eval()
-    path = tmp_path_factory.mktemp('weights') / 'small.pdparams'
-    paddle.save({'state_dict': model.state_dict(),
-                 'config': {'network_G': {'in_nc': 3, 'out_nc': 3, 'block_num': [1, 1], 'scale': 4}}},
-                str(path))
-    return DygraphBackend(model), str(path)
+def small_checkpoint(small_model_file):
+    """The small model as a back end, and its checkpoint."""
+    model, path = small_model_file
+    return DygraphBackend(model), path
 
 
 def test_evaluate_pairs_scores_quantised_outputs(synthetic_sidd, small_checkpoint, tmp_path):

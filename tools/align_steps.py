@@ -49,7 +49,7 @@ from engine import cli  # noqa: E402
 from engine.trainer import build_optimizer  # noqa: E402
 from networks import build_invnet  # noqa: E402
 from tools.align_with_torch import import_official, official_codes_dir, save_logger  # noqa: E402
-from utils.image_io import quantize, write_image  # noqa: E402
+from utils.image_io import quantize  # noqa: E402
 from utils.metrics import calculate_psnr, calculate_ssim  # noqa: E402
 
 KS_ALPHA = 0.01  # family-wise, Bonferroni-corrected over the tensors

@@ -4,7 +4,6 @@ import tempfile
 from engine.contract import BACKENDS
 from engine.denoise import Backend, DygraphBackend
 from engine.export import export_program
-from engine.inference import PaddleInferenceBackend
 from networks.InvDN_model_oneForward import InvNetOneForward
 from utils.device import on_gpu
 
@@ -27,6 +26,6 @@ def open_backend(name: str, model: InvNetOneForward) -> Backend:
         return DygraphBackend(model)
     use_gpu = on_gpu()
     with tempfile.TemporaryDirectory(prefix='invdn_export_') as model_dir:
-        export_program(model, model_dir, use_gpu=use_gpu)
-        # The predictor holds the program and weights in memory: the folder can go.
-        return PaddleInferenceBackend(model_dir, use_gpu=use_gpu)
+        # The predictor that checked the export holds the program and weights in memory:
+        # it is the back end, and the folder can go.
+        return export_program(model, model_dir, use_gpu=use_gpu).backend

@@ -49,6 +49,7 @@ class ExportReport:
     model_dir: str
     differences: Dict[str, float]  # per check, in the unit of its limit (``LIMITS``)
     contract_path: str
+    backend: PaddleInferenceBackend  # the verified program, loaded (it stays in memory)
 
 
 # Check -> (limit, unit).
@@ -118,4 +119,4 @@ def export_program(model: InvNetOneForward, model_dir: str, check_size: Tuple[in
     extra = {'weights': os.path.abspath(weights) if weights else None,
              'export_checks': {name: {'difference': diff, 'limit': LIMITS[name][0],
                                       'unit': LIMITS[name][1]} for name, diff in diffs.items()}}
-    return ExportReport(model_dir, diffs, write_contract(model_dir, geometry, extra))
+    return ExportReport(model_dir, diffs, write_contract(model_dir, geometry, extra), backend)

@@ -74,8 +74,7 @@ def main(argv=None) -> Dict[str, object]:
 
     figures['noisy_input'] = scores(noisy)
     with tempfile.TemporaryDirectory(prefix='invdn_quality_') as model_dir:
-        export_program(model, model_dir)
-        fast = PaddleInferenceBackend(model_dir)
+        fast = export_program(model, model_dir).backend
         dygraph = open_backend('dygraph', model)
         settings = {'one_z': DenoiseOptions(seed=args.seed),
                     'forward_x8': DenoiseOptions(self_ensemble=True, seed=args.seed),

@@ -15,7 +15,7 @@ ENTRY_POINTS = ['predict', 'infer', 'export_model', 'test_denoising_sidd', 'test
                 'train_denoising_1card',
                 'train_denoising_4cards', 'generate_patches_sidd', 'generate_lq',
                 'extract_valid_patches_sidd', 'tools.convert_torch_weights', 'tools.align_with_torch',
-                'tools.make_synthetic_sidd', 'tools.draw_architecture', 'benchmarks.bench_cpu', 'benchmarks.quality',
+                'tools.make_synthetic_sidd', 'tools.draw_architecture', 'benchmarks.bench_cpu', 'benchmarks.quality', 'benchmarks.bench_costs',
                 'test_tipc.compare_results']
 
 

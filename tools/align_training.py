@@ -33,7 +33,7 @@ import json
 import os
 import sys
 import time
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -222,6 +222,59 @@ def draw(curves: Dict[str, dict], path: str, drift: List[float], floor: List[flo
     plt.close(fig)
 
 
+def write_results(args: argparse.Namespace, curves: Dict[str, Dict[str, list]], runs: List[str],
+                  codes: str, started: float) -> Tuple[List[str], List[str]]:
+    """Write curves.json, report.md and the figure for the iterations run so far.
+
+    Called at every validation too, so that a run cut short keeps what it measured."""
+    import torch
+
+    done = len(curves['paddle']['total'])
+    os.makedirs(args.result_dir, exist_ok=True)
+    with open(os.path.join(args.result_dir, 'curves.json'), 'w') as f:
+        json.dump(curves, f)
+    paddle_total, torch_total = np.array(curves['paddle']['total']), np.array(curves['torch']['total'])
+    lines = ['# Training alignment: InvDN-Paddle vs official PyTorch InvDN', '',
+             f'Official code {codes}; data {args.data_dir}; {done} of {args.iters} iterations, batch {args.batch_size}, '
+             f'GT {args.gt_size}, block_num {list(args.block_num)}, seed {args.seed}; '
+             f'{"independent loaders and RNG" if args.independent else "same batches and z"}; '
+             f'paddle {paddle.__version__}, torch {torch.__version__}; run time {time.time() - started:.0f} s.', '']
+    failed, drift, floor = [], [], []
+    if not args.independent:
+        fp64 = np.array(curves['torch_fp64']['total'])
+        drift = (np.abs(paddle_total - torch_total) / np.abs(torch_total)).tolist()
+        floor = np.maximum.accumulate(np.abs(torch_total - fp64) / np.abs(fp64)).tolist()
+        limit = DRIFT_FACTOR * np.array(floor) + DRIFT_FLOOR
+        over = [i + 1 for i, (d, lim) in enumerate(zip(drift, limit)) if not d <= lim]
+        if over:
+            failed.append(f'drift above {DRIFT_FACTOR:g}x floor + {DRIFT_FLOOR:g} from iteration {over[0]}')
+        lines += ['| iteration | Paddle total | torch total | relative diff | float32 floor (max so far) |',
+                  '|---|---|---|---|---|']
+        for i in sorted({0, 9, 49, 99} | set(range(0, args.iters, max(1, args.iters // 6))) | {done - 1}):
+            if i < done:
+                lines.append(f'| {i + 1} | {paddle_total[i]:.6g} | {torch_total[i]:.6g} | {drift[i]:.3g} | {floor[i]:.3g} |')
+    else:
+        pvalues = welch_windows(curves['paddle']['total'], curves['torch']['total'], args.window)
+        threshold = ALPHA / max(1, len(pvalues))
+        if pvalues and min(pvalues) < threshold:
+            failed.append(f'window {int(np.argmin(pvalues)) + 1}: Welch p {min(pvalues):.3g} < {threshold:.2g}')
+        gap = abs(curves['paddle']['val_psnr'][-1][1] - curves['torch']['val_psnr'][-1][1])
+        if gap > args.psnr_tolerance:
+            failed.append(f'final validation PSNR differs by {gap:.2f} dB > {args.psnr_tolerance}')
+        lines += [f'Welch t-test per window of {args.window} iterations (log total loss): p = '
+                  + ', '.join(f'{p:.3g}' for p in pvalues) + f'; pass when every p >= {threshold:.2g}.']
+    lines += ['', '| iteration | ' + ' | '.join(f'{n} val PSNR' for n in runs) + ' |',
+              '|---|' + '---|' * len(runs)]
+    for k, (iteration, _) in enumerate(curves['paddle']['val_psnr']):
+        lines.append(f'| {iteration} | ' + ' | '.join(f'{curves[n]["val_psnr"][k][1]:.3f}' for n in runs) + ' |')
+    if failed:
+        lines += ['', 'FAILED: ' + '; '.join(failed)]
+    with open(os.path.join(args.result_dir, 'report.md'), 'w', encoding='utf-8') as f:
+        f.write('\n'.join(lines) + '\n')
+    draw(curves, os.path.join(args.result_dir, 'training_alignment.png'), drift, floor)
+    return lines, failed
+
+
 def main(argv: Sequence[str] = None) -> int:
     args = parse_args(argv)
     if os.path.isdir(args.result_dir) and os.listdir(args.result_dir) and not args.overwrite:
@@ -264,49 +317,9 @@ def main(argv: Sequence[str] = None) -> int:
             print(f'iter {iteration}: ' + ', '.join(f'{n} total {curves[n]["total"][-1]:.5g} psnr '
                                                     f'{curves[n]["val_psnr"][-1][1]:.3f}' for n in runs),
                   flush=True)
+            write_results(args, curves, list(runs), codes, started)
 
-    os.makedirs(args.result_dir, exist_ok=True)
-    with open(os.path.join(args.result_dir, 'curves.json'), 'w') as f:
-        json.dump(curves, f)
-    paddle_total, torch_total = np.array(curves['paddle']['total']), np.array(curves['torch']['total'])
-    lines = ['# Training alignment: InvDN-Paddle vs official PyTorch InvDN', '',
-             f'Official code {codes}; data {args.data_dir}; {args.iters} iterations, batch {args.batch_size}, '
-             f'GT {args.gt_size}, block_num {list(args.block_num)}, seed {args.seed}; '
-             f'{"independent loaders and RNG" if args.independent else "same batches and z"}; '
-             f'paddle {paddle.__version__}, torch {torch.__version__}; run time {time.time() - started:.0f} s.', '']
-    failed, drift, floor = [], [], []
-    if not args.independent:
-        fp64 = np.array(curves['torch_fp64']['total'])
-        drift = (np.abs(paddle_total - torch_total) / np.abs(torch_total)).tolist()
-        floor = np.maximum.accumulate(np.abs(torch_total - fp64) / np.abs(fp64)).tolist()
-        limit = DRIFT_FACTOR * np.array(floor) + DRIFT_FLOOR
-        over = [i + 1 for i, (d, lim) in enumerate(zip(drift, limit)) if not d <= lim]
-        if over:
-            failed.append(f'drift above {DRIFT_FACTOR:g}x floor + {DRIFT_FLOOR:g} from iteration {over[0]}')
-        lines += ['| iteration | Paddle total | torch total | relative diff | float32 floor (max so far) |',
-                  '|---|---|---|---|---|']
-        for i in sorted({0, 9, 49, 99} | set(range(0, args.iters, max(1, args.iters // 6))) | {args.iters - 1}):
-            if i < args.iters:
-                lines.append(f'| {i + 1} | {paddle_total[i]:.6g} | {torch_total[i]:.6g} | {drift[i]:.3g} | {floor[i]:.3g} |')
-    else:
-        pvalues = welch_windows(curves['paddle']['total'], curves['torch']['total'], args.window)
-        threshold = ALPHA / max(1, len(pvalues))
-        if pvalues and min(pvalues) < threshold:
-            failed.append(f'window {int(np.argmin(pvalues)) + 1}: Welch p {min(pvalues):.3g} < {threshold:.2g}')
-        gap = abs(curves['paddle']['val_psnr'][-1][1] - curves['torch']['val_psnr'][-1][1])
-        if gap > args.psnr_tolerance:
-            failed.append(f'final validation PSNR differs by {gap:.2f} dB > {args.psnr_tolerance}')
-        lines += [f'Welch t-test per window of {args.window} iterations (log total loss): p = '
-                  + ', '.join(f'{p:.3g}' for p in pvalues) + f'; pass when every p >= {threshold:.2g}.']
-    lines += ['', '| iteration | ' + ' | '.join(f'{n} val PSNR' for n in runs) + ' |',
-              '|---|' + '---|' * len(runs)]
-    for k, (iteration, _) in enumerate(curves['paddle']['val_psnr']):
-        lines.append(f'| {iteration} | ' + ' | '.join(f'{curves[n]["val_psnr"][k][1]:.3f}' for n in runs) + ' |')
-    if failed:
-        lines += ['', 'FAILED: ' + '; '.join(failed)]
-    with open(os.path.join(args.result_dir, 'report.md'), 'w', encoding='utf-8') as f:
-        f.write('\n'.join(lines) + '\n')
-    draw(curves, os.path.join(args.result_dir, 'training_alignment.png'), drift, floor)
+    lines, failed = write_results(args, curves, list(runs), codes, started)
     print('\n'.join(lines))
     return 1 if failed else 0
 

@@ -116,11 +116,11 @@ function run_step() {
 }
 
 if func_paddle_has_gpu "${python}"; then has_gpu=1; else has_gpu=0; fi
-# As the template: the training modes infer on infer.py's default input (the real SIDD block
-# of docs/demo, scored against its GT); whole_infer on the image(s) of line 31.
+# As the template: lite inference runs on infer.py's default input (the real SIDD block of
+# docs/demo, scored against its GT); the whole-infer modes on the image(s) of line 31.
 DEMO_INPUT=docs/demo/Noisy
 DEMO_GT=docs/demo/GT
-if [[ ${MODE} == whole_infer ]]; then
+if [[ ${MODE} == *whole_infer ]]; then
     infer_input=${input_value}
     infer_gt=${gt_value}
 else

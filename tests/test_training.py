@@ -276,3 +276,22 @@ def test_synthetic_noise_training_on_clean_images(synthetic_sidd, tmp_path):
     ckpt = load_checkpoint(tmp_path, 'awgn')
     assert ckpt['iter'] == 2 and len(ckpt['history']['val_psnr']) == 1
     assert ckpt['config']['datasets']['train']['mode'] == 'LQGTSN'
+
+
+def test_weights_flag_sets_the_initial_weights(synthetic_sidd, tmp_path):
+    """TIPC's pretrained-model key: --weights W is -o path.pretrain_model_G=W."""
+    from engine.cli import training_main
+
+    missing = tmp_path / 'absent.pdparams'
+    with pytest.raises(SystemExit, match=f'weights file not found: {missing}'):
+        training_main('training_1card.yml', 'test', [
+            '-o', *small_overrides(synthetic_sidd, tmp_path, 'init', 'train.niter=1'),
+            '--weights', str(missing)])
+
+
+def test_amp_on_the_cpu_stops_with_the_reason(synthetic_sidd, tmp_path):
+    """Paddle has no bf16 training on CPUs: train.amp there is an error, not float32 under
+    an AMP label."""
+    with pytest.raises(TrainingError, match='train.amp=O1 needs a GPU'):
+        Trainer(small_config(synthetic_sidd, tmp_path, 'amp', 'train.niter=1', 'train.amp=O1'))
+    assert not (tmp_path / 'amp').exists()

@@ -44,12 +44,14 @@ function require_pairs() {
 
 # test_tipc/data/ holds only what this script makes (git-ignored); a link is removed, never
 # what it points to.
-mkdir -p ./test_tipc/data
-if [[ -L ${target} ]]; then
-    rm "${target}"
-else
-    rm -rf "${target}"
-fi
+function clear_target() {
+    mkdir -p ./test_tipc/data
+    if [[ -L ${target} ]]; then
+        rm "${target}"
+    else
+        rm -rf "${target}"
+    fi
+}
 
 case ${MODE} in
 lite_train_lite_infer|lite_train_whole_infer|whole_infer)
@@ -61,6 +63,7 @@ lite_train_lite_infer|lite_train_whole_infer|whole_infer)
             fi
         done
     fi
+    clear_target
     mini=./test_tipc/data/SIDD_mini
     rm -rf "${mini}"
     mkdir -p "${mini}"
@@ -91,6 +94,7 @@ whole_train_whole_infer trains on the full SIDD data in ${full}/{train,val}. Pre
 EOF
         exit 1
     fi
+    clear_target
     ln -s "$(cd "${full}" && pwd)" "${target}"
     echo "linked ${target} -> ${full}"
     ;;

@@ -529,7 +529,8 @@ class Trainer:
         reader, batch_cost = float(np.mean(window['reader_cost'])), float(np.mean(window['batch_cost']))
         samples = float(np.mean(window['samples']))
         ips = samples / batch_cost
-        epoch = (self.iteration - 1) // self.sampler.batches_per_epoch
+        # Counted from 1, as the iteration: 'Epoch 2/2, iter: 10/10' is the last of both.
+        epoch = (self.iteration - 1) // self.sampler.batches_per_epoch + 1
         epochs = -(-self.cfg.train.niter // self.sampler.batches_per_epoch)
         self.logger.info(f'[Epoch {epoch}/{epochs}, iter: {self.iteration}/{self.cfg.train.niter}] '
                          f'lr: {lr:.5e}, loss: {means["total"]:.5e}, '

@@ -83,7 +83,7 @@ class StageTimer:
 
     STAGES = ('preprocess_time', 'inference_time', 'postprocess_time')
 
-    def __init__(self, conf: Dict[str, object], model: Dict[str, object], data: Dict[str, object]):
+    def __init__(self, conf: dict[str, object], model: dict[str, object], data: dict[str, object]):
         self.sections = {'Conf info': conf, 'Model info': model, 'Data info': data}
         self.seconds: Dict[str, List[float]] = {stage: [] for stage in self.STAGES}
         self._stage = 0

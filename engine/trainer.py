@@ -225,7 +225,7 @@ class MixedPrecision:
         # float16 gradients underflow without scaling.
         self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15)
 
-    def decorate(self, model: paddle.nn.Layer, optimizer: Any) -> Tuple[paddle.nn.Layer, Any]:
+    def decorate(self, model: paddle.nn.Layer, optimizer: Any) -> tuple[paddle.nn.Layer, Any]:
         """O2: the weights in float16, the optimiser on float32 master weights, and
         checkpoints saved in float32 (every script loads them unchanged)."""
         if self.level != 'O2':

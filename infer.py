@@ -2,9 +2,11 @@
 
 The same routine as predict.py (padding, per-image seeded z, self-ensemble, Monte-Carlo
 samples, tiling) with the exported program as its back end, so both scripts give the
-same images for the same weights and seed. On CPU the predictor runs through oneDNN.
-With clean images the PSNR per image is printed and saved with reprod_log; --benchmark
-reports preprocess / inference / postprocess times in auto_log's layout.
+same images for the same weights and seed. On CPU the predictor runs through oneDNN
+(--enable_mkldnn False: Paddle's native kernels), in bf16 on CPUs that have it; on GPU in
+fp32 or fp16, optionally through TensorRT. With clean images the PSNR per image is printed
+and saved with reprod_log; --benchmark prints the report of Paddle's auto_log (environment,
+predictor settings, preprocess / inference / postprocess ms, ips, CPU memory).
 
   python infer.py --model_dir inference_model --input noisy.png --gt_dir clean.png
 """

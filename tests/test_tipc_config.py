@@ -108,3 +108,21 @@ def test_whole_train_whole_infer_is_the_papers_training():
         del cfg['path']['experiments_root']
     assert tipc == paper
     assert paper['train']['niter'] == 600000 and paper['datasets']['train']['batch_size'] == 14
+
+
+def test_whole_train_whole_infer_training_command_starts(synthetic_sidd, tmp_path):
+    """The mode's training command (line 14 + lines 6-8) runs in the trainer; shortened here
+    to one iteration of a small network on synthetic data (later -o keys win)."""
+    from engine.cli import training_main
+
+    config = REPO / 'test_tipc' / 'configs' / 'InvDN' / 'train_infer_python.txt'
+    yml, overrides = training_overrides(config, 'whole_train_whole_infer')
+    training_main(yml, 'test', ['-c', yml, '-o', *overrides,
+                                f'path.experiments_root={tmp_path}', 'device=cpu',
+                                f'datasets.train.dataroot={synthetic_sidd / "train"}',
+                                f'datasets.val.dataroot={synthetic_sidd / "val"}',
+                                'train.niter=1', 'network_G.block_num=[1,1]',
+                                'datasets.train.GT_size=32', 'datasets.train.batch_size=2',
+                                'datasets.train.n_workers=0'])
+    lines = lines_of(config)
+    assert (tmp_path / lines[9].split(':', 1)[1]).is_file()  # line 10: the checkpoint name

@@ -83,7 +83,7 @@ trt_key=$(project_key --use_tensorrt)
 trt_list=$(project --use_tensorrt)
 compare_py=$(project compare)
 whole_infer_fallback=$(project whole_infer_fallback)
-fleet_nodes_key=$(project_key fleet_nodes)
+fleet_port=$(project fleet_port)
 
 LOG_PATH=./test_tipc/output/${model_name}/${MODE}
 status_log=${LOG_PATH}/results_python.log
@@ -259,7 +259,7 @@ $(func_set_params "${pretrain_key}" "${pretrain_value}")"
                 start=${SECONDS}
                 pids=()
                 for ((rank = 0; rank < nodes; rank++)); do
-                    cmd="${python} -m paddle.distributed.launch --master=${node_array[0]}:$(project fleet_port) \
+                    cmd="${python} -m paddle.distributed.launch --master=${node_array[0]}:${fleet_port} \
 --nnodes=${nodes} --rank=${rank} --nproc_per_node=1 --log_dir=${save_dir}_launch_rank${rank} ${trainer_py} ${params}"
                     echo "---- ${tag} node ${rank}: ${cmd}"
                     eval "${cmd}" > "${LOG_PATH}/${tag}_train_node${rank}.log" 2>&1 &

@@ -89,6 +89,10 @@ SCHEMA: Dict[str, Any] = {
         # convolutions and matmuls (faster on Ampere and later; not float32 arithmetic).
         'deterministic': Field(False, 'bool'),
         'allow_tf32': Field(False, 'bool'),
+        # Mixed precision on GPUs (not in the paper, which trains in float32): off, O1
+        # (autocast) or O2 (float16 weights, float32 master copies), float16 with dynamic loss
+        # scaling; Paddle has no bf16 training on CPUs (engine/trainer.py MixedPrecision).
+        'amp': Field('off', 'str', choices=('off', 'O1', 'O2')),
     },
     'logger': {
         'print_freq': Field(100, 'int'),
@@ -180,6 +184,8 @@ def _check_leaf(key: str, value: Any, field: Field) -> Any:
     result: Any = None
     if field.kind == 'str' and isinstance(value, str):
         result = value
+    elif field.kind == 'str' and value is False and 'off' in field.choices:
+        result = 'off'  # YAML 1.1 (PyYAML) reads an unquoted off as false
     elif field.kind == 'bool' and isinstance(value, bool):
         result = value
     elif field.kind == 'int':

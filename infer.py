@@ -2,9 +2,11 @@
 
 The same routine as predict.py (padding, per-image seeded z, self-ensemble, Monte-Carlo
 samples, tiling) with the exported program as its back end, so both scripts give the
-same images for the same weights and seed. On CPU the predictor runs through oneDNN.
-With clean images the PSNR per image is printed and saved with reprod_log; --benchmark
-reports preprocess / inference / postprocess times in auto_log's layout.
+same images for the same weights and seed. On CPU the predictor runs through oneDNN
+(--enable_mkldnn False: Paddle's native kernels), in bf16 on CPUs that have it; on GPU in
+fp32 or fp16, optionally through TensorRT. With clean images the PSNR per image is printed
+and saved with reprod_log; --benchmark prints the report of Paddle's auto_log (environment,
+predictor settings, preprocess / inference / postprocess ms, ips, CPU memory).
 
   python infer.py --model_dir inference_model --input noisy.png --gt_dir clean.png
 """
@@ -23,9 +25,14 @@ def parse_args(argv=None):
     cli.add_device_args(parser)
     parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
                         help='bf16 runs the convolutions in bf16 through oneDNN on CPUs with '
-                             'AVX512-BF16/AMX')
+                             'AVX512-BF16/AMX; fp16 is for the GPU')
     parser.add_argument('--cpu_threads', '--cpu-threads', dest='cpu_threads', type=cli.positive_int,
                         default=None, help='CPU math threads (None: all available cores)')
+    cli.add_bool_arg(parser, '--enable_mkldnn', '--enable-mkldnn', default=True,
+                     help="CPU: run through oneDNN (MKL-DNN); False: Paddle's native CPU kernels, "
+                          'several times slower')
+    cli.add_bool_arg(parser, '--use_tensorrt', '--use-tensorrt', default=False,
+                     help='GPU: run the graph through TensorRT subgraphs (inputs up to 2048 x 2048)')
     cli.add_denoise_args(parser, self_ensemble=False)
     parser.add_argument('--reprod_log', default=None,
                         help='reprod_log file for the per-image PSNR (None: '
@@ -42,21 +49,36 @@ def main(argv=None) -> None:
 
     from engine.images import StageTimer, denoise_files
     from engine.inference import PaddleInferenceBackend, find_model_files
-    from utils.device import select_device
+    from utils.cpu_speed import available_cpu_cores
+    from utils.device import gpu_available, select_device
 
     files, options = cli.plan_image_job(args)
+    device = cli.device_from_args(args)
+    if args.use_gpu and not gpu_available():
+        # TIPC's template passes --use_gpu True on every machine; Paddle Inference's own
+        # Config.enable_use_gpu falls back to the CPU on a CPU build, and so does infer.py,
+        # saying so. (--device gpu stays an error.)
+        print('--use_gpu True: this Paddle build sees no GPU; running on the CPU')
+        device = 'cpu'
     try:
         find_model_files(args.model_dir)
-        use_gpu = select_device(cli.device_from_args(args)) == 'gpu'
+        use_gpu = select_device(device) == 'gpu'
         backend = PaddleInferenceBackend(args.model_dir, use_gpu=use_gpu, precision=args.precision,
-                                         cpu_threads=args.cpu_threads)
+                                         cpu_threads=args.cpu_threads,
+                                         enable_mkldnn=args.enable_mkldnn,
+                                         use_tensorrt=args.use_tensorrt,
+                                         max_batch_size=args.batch_size)
     except (OSError, ValueError, RuntimeError) as err:  # incl. InferenceModelError
         cli.fail(err)
-    timer = StageTimer({'model_name': 'InvDN', 'model_dir': args.model_dir,
-                        'device': 'gpu' if use_gpu else 'cpu', 'precision': args.precision,
-                        'cpu_threads': args.cpu_threads or 'all cores',
-                        'batch_size': args.batch_size, 'mc_samples': args.mc_samples,
-                        'self_ensemble': args.self_ensemble}) if args.benchmark else None
+    timer = StageTimer(
+        conf={'runtime_device': 'gpu' if use_gpu else 'cpu', 'ir_optim': True,
+              'enable_memory_optim': True, 'enable_tensorrt': args.use_tensorrt and use_gpu,
+              'enable_mkldnn': args.enable_mkldnn and not use_gpu,
+              'cpu_math_library_num_threads': args.cpu_threads or available_cpu_cores()},
+        model={'model_name': 'InvDN', 'model_dir': args.model_dir, 'precision': args.precision},
+        data={'batch_size': args.batch_size, 'input_shape': 'dynamic',
+              'mc_samples': args.mc_samples, 'self_ensemble': args.self_ensemble},
+    ) if args.benchmark else None
 
     report = denoise_files(backend, files, args.result_dir, options, gt_dir=args.gt_dir,
                            batch_size=args.batch_size, save_comparison=args.save_comparison,

@@ -374,7 +374,12 @@ def training_main(default_config: str, description: str, argv: Optional[Sequence
                  help='when the number of processes differs from train.world_size, rescale lr_G, '
                       'niter, lr_steps and the frequencies by the rule of the README (Training) '
                       'instead of only warning')
+    parser.add_argument('--weights', default=None,
+                        help='initial weights (.pdparams), the same as -o path.pretrain_model_G=W '
+                             "(TIPC's pretrained-model key); None: the configuration's")
     args = parser.parse_args(argv)
+    if args.weights is not None:
+        args.opt = [*args.opt, f'path.pretrain_model_G={args.weights}']
     prepare_process(args.verbose)
     from config import ConfigError, scaled_to_world_size
     from engine.distributed import world_and_rank

@@ -13,7 +13,8 @@ from typing import Any, Dict
 CONTRACT_FILE = 'model_contract.json'
 # What runs the network for the denoise routine (engine/backends.py), and in which precision.
 BACKENDS = ('auto', 'dygraph', 'paddle-inference')
-PRECISIONS = ('fp32', 'bf16')
+# fp16 is the GPU's half precision, bf16 the CPU's (oneDNN, AVX512-BF16 or AMX).
+PRECISIONS = ('fp32', 'fp16', 'bf16')
 
 
 @dataclass(frozen=True)

@@ -74,12 +74,17 @@ def gt_path(gt_dir: Optional[str], name: str) -> Optional[str]:
 
 class StageTimer:
     """Preprocess (read, stack) / inference (denoise) / postprocess (write, score) times per
-    batch, reported in the layout of Paddle's auto_log benchmark report."""
+    batch, reported with the sections and field names of Paddle's auto_log benchmark
+    report (Env, Paddle, Conf, Model, Data, Perf info) without depending on auto_log.
+
+    ``conf``: the predictor's settings (runtime_device, ir_optim, enable_tensorrt,
+    enable_mkldnn, cpu_math_library_num_threads); ``model``: model_name, precision;
+    ``data``: batch_size, input_shape."""
 
     STAGES = ('preprocess_time', 'inference_time', 'postprocess_time')
 
-    def __init__(self, info: Dict[str, object]):
-        self.info = info
+    def __init__(self, conf: dict[str, object], model: dict[str, object], data: dict[str, object]):
+        self.sections = {'Conf info': conf, 'Model info': model, 'Data info': data}
         self.seconds: Dict[str, List[float]] = {stage: [] for stage in self.STAGES}
         self._stage = 0
         self._last = 0.0
@@ -100,22 +105,40 @@ class StageTimer:
     def report(self, num_images: int) -> str:
         if not self.seconds['inference_time']:
             return 'benchmark: no image was denoised'
-        lines = ['----------------------- Model info ----------------------']
-        lines += [f' {key}: {value}' for key, value in self.info.items()]
-        total = sum(sum(v) for v in self.seconds.values())
-        lines += ['----------------------- Perf info -----------------------',
-                  f' total images: {num_images}, total time(s): {total:.4f}, '
-                  f'ips: {num_images / total:.4f} images/s']
-        for stage, values in self.seconds.items():
-            lines.append(f' {stage.replace("_time", "")}_time(ms): {1000 * np.mean(values):.2f} '
-                         '(mean per batch)')
-        try:
-            import resource
+        import platform
 
-            lines.append(f' cpu_rss(MB): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}')
-        except ImportError:
-            pass
+        import paddle
+
+        def header(title: str) -> str:
+            return f'{"-" * 23} {title} {"-" * 23}'
+
+        env = {'OS_version': platform.platform(),
+               'CUDA_version': paddle.version.cuda() if paddle.is_compiled_with_cuda() else None,
+               'CUDNN_version': paddle.version.cudnn() if paddle.is_compiled_with_cuda() else None}
+        lines = [header('Env info')] + [f' {k}: {v}' for k, v in env.items()]
+        lines += [header('Paddle info'), f' paddle_version: {paddle.__version__}',
+                  f' paddle_commit: {paddle.__git_commit__}']
+        data = dict(self.sections['Data info'], data_num=num_images)
+        for title, values in (('Conf info', self.sections['Conf info']),
+                              ('Model info', self.sections['Model info']), ('Data info', data)):
+            lines += [header(title)] + [f' {key}: {value}' for key, value in values.items()]
+        total = sum(sum(v) for v in self.seconds.values())
+        ms = {stage: round(1000 * float(np.mean(v)), 4) for stage, v in self.seconds.items()}
+        lines += [header('Perf info'),
+                  f' cpu_rss(MB): {_cpu_rss_mb():.4f}, gpu_rss(MB): None, gpu_util: None%',
+                  f' total time spent(s): {total:.4f}',
+                  ' ' + ', '.join(f'{stage}(ms): {value}' for stage, value in ms.items())
+                  + ' (mean per batch)',
+                  f' ips: {num_images / total:.4f} images/s']
         return '\n'.join(lines)
+
+
+def _cpu_rss_mb() -> float:
+    """Peak resident memory of this process in MiB (auto_log samples the current RSS; the
+    peak is the figure that sizes a machine)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @dataclass

@@ -29,6 +29,9 @@ ONEDNN_BROKEN_PASSES = ('conv_activation_onednn_fuse_pass',)
 # (benchmarks/quality.py, AVX512-BF16 CPU), within 45 dB / 0.05 dB. (A dygraph simulation on
 # a 400-iteration model had given 38 dB: weights far from trained amplify the rounding.)
 _GPU_MEMORY_POOL_MB = 256
+# TensorRT shape range (image side: smallest, largest, typical) and MC samples per image.
+_TRT_SIDES = (32, 2048, 256)
+_TRT_MAX_SAMPLES = 16
 
 # oneDNN keeps primitives and buffers per input shape: unbounded, a folder of photos of
 # many sizes grew the process by 60-120 MiB per new shape; bounded, it levels off.
@@ -73,9 +76,18 @@ def bf16_supported() -> bool:
     return onednn_available() and bool(paddle.base.core.supports_bfloat16())
 
 
-def _configure_cpu(config: paddle_infer.Config, precision: str, cpu_threads: int) -> None:
+def _configure_cpu(config: paddle_infer.Config, precision: str, cpu_threads: int,
+                   enable_mkldnn: bool = True) -> None:
     # Paddle Inference defaults to 1 math thread; use every available core.
     config.set_cpu_math_library_num_threads(cpu_threads)
+    if precision == 'fp16':
+        raise ValueError('precision=fp16 is a GPU option; on CPU use fp32, or bf16 on CPUs with '
+                         'AVX512-BF16/AMX')
+    if precision == 'bf16' and not enable_mkldnn:
+        raise ValueError('precision=bf16 runs through oneDNN: it needs enable_mkldnn=True')
+    if not enable_mkldnn:
+        config.disable_onednn()
+        return
     if not onednn_available():
         if precision == 'bf16':
             raise RuntimeError('precision=bf16 needs a Paddle build with oneDNN; this one has none')
@@ -93,20 +105,50 @@ def _configure_cpu(config: paddle_infer.Config, precision: str, cpu_threads: int
         config.enable_onednn_bfloat16()
 
 
+def _configure_gpu(config: paddle_infer.Config, precision: str, use_tensorrt: bool,
+                   gpu_id: int, max_batch_size: int, model_dir: str) -> None:
+    if precision == 'bf16':
+        raise ValueError('precision=bf16 is a CPU (oneDNN) option; on GPU use fp32 or fp16')
+    mode = paddle_infer.PrecisionType.Half if precision == 'fp16' else paddle_infer.PrecisionType.Float32
+    if not use_tensorrt:
+        # fp16: Paddle Inference's mixed precision, fp16 kernels with fp32 where an op has none.
+        config.enable_use_gpu(_GPU_MEMORY_POOL_MB, gpu_id, mode)
+        return
+    config.enable_use_gpu(_GPU_MEMORY_POOL_MB, gpu_id)
+    config.enable_tensorrt_engine(workspace_size=1 << 30, max_batch_size=max_batch_size,
+                                  min_subgraph_size=3, precision_mode=mode, use_static=False,
+                                  use_calib_mode=False)
+    # TensorRT builds engines for a range of shapes: the inputs' dynamic N, K*N, H and W.
+    geometry = read_contract(model_dir)
+    c, zc, s = geometry.channel_in, geometry.z_channels, geometry.size_multiple
+    low, high, typical = _TRT_SIDES
+    config.set_trt_dynamic_shape_info(
+        {'noisy': [1, c, low, low], 'z': [1, zc, low // s, low // s]},
+        {'noisy': [max_batch_size, c, high, high],
+         'z': [max_batch_size * _TRT_MAX_SAMPLES, zc, high // s, high // s]},
+        {'noisy': [1, c, typical, typical], 'z': [1, zc, typical // s, typical // s]})
+
+
 def create_predictor(model_dir: str, use_gpu: bool = False, precision: str = 'fp32',
-                     cpu_threads: Optional[int] = None, gpu_id: int = 0) -> paddle_infer.Predictor:
+                     cpu_threads: Optional[int] = None, gpu_id: int = 0,
+                     enable_mkldnn: bool = True, use_tensorrt: bool = False,
+                     max_batch_size: int = 1) -> paddle_infer.Predictor:
     """A Paddle Inference predictor for the model exported under ``model_dir``.
 
-    CPU: oneDNN (if built in) with the broken fusion pass removed, ``cpu_threads``
-    math threads (default: all available cores). ``precision='bf16'`` runs through
-    oneDNN's bf16 kernels, needs a CPU with bf16 instructions and is not accurate
-    enough for evaluation on trained weights (55 dB against fp32, see above).
-    GPU: fp32 on device ``gpu_id``.
+    CPU: oneDNN (if built in, unless ``enable_mkldnn`` is False: Paddle's native kernels)
+    with the broken fusion pass removed, ``cpu_threads`` math threads (default: all
+    available cores). ``precision='bf16'`` runs through oneDNN's bf16 kernels, needs a CPU
+    with bf16 instructions and is not accurate enough for evaluation on trained weights
+    (55 dB against fp32, see above).
+    GPU: fp32 or fp16 on device ``gpu_id``; ``use_tensorrt`` runs the graph through
+    TensorRT subgraphs for inputs up to ``max_batch_size`` images of up to 2048 x 2048.
     """
     if precision not in PRECISIONS:
         raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}')
     if cpu_threads is not None and cpu_threads < 1:
         raise ValueError(f'cpu_threads must be a positive integer, got {cpu_threads}')
+    if use_tensorrt and not use_gpu:
+        raise ValueError('use_tensorrt needs the GPU (use_gpu=True)')
     program, params = find_model_files(model_dir)
     config = paddle_infer.Config(program, params)
     config.switch_ir_optim(True)
@@ -115,12 +157,10 @@ def create_predictor(model_dir: str, use_gpu: bool = False, precision: str = 'fp
         if not paddle.is_compiled_with_cuda():
             raise RuntimeError('use_gpu=True but this Paddle build has no CUDA support; '
                                'install paddlepaddle-gpu or run on CPU')
-        if precision != 'fp32':
-            raise ValueError(f'precision={precision} is a CPU (oneDNN) option; the GPU path runs fp32')
-        config.enable_use_gpu(_GPU_MEMORY_POOL_MB, gpu_id)
+        _configure_gpu(config, precision, use_tensorrt, gpu_id, max_batch_size, model_dir)
     else:
         config.disable_gpu()
-        _configure_cpu(config, precision, cpu_threads or available_cpu_cores())
+        _configure_cpu(config, precision, cpu_threads or available_cpu_cores(), enable_mkldnn)
     return paddle_infer.create_predictor(config)
 
 
@@ -130,11 +170,13 @@ class PaddleInferenceBackend:
     name = 'paddle-inference'
 
     def __init__(self, model_dir: str, use_gpu: bool = False, precision: str = 'fp32',
-                 cpu_threads: Optional[int] = None, geometry: Optional[Geometry] = None):
+                 cpu_threads: Optional[int] = None, geometry: Optional[Geometry] = None,
+                 enable_mkldnn: bool = True, use_tensorrt: bool = False, max_batch_size: int = 1):
         """``geometry``: the model's, while it is being exported; otherwise read from the
-        contract beside the program."""
+        contract beside the program. The other arguments: ``create_predictor``."""
         self.predictor = create_predictor(model_dir, use_gpu=use_gpu, precision=precision,
-                                          cpu_threads=cpu_threads)
+                                          cpu_threads=cpu_threads, enable_mkldnn=enable_mkldnn,
+                                          use_tensorrt=use_tensorrt, max_batch_size=max_batch_size)
         self.geometry = geometry or read_contract(model_dir)
         names = self.predictor.get_input_names()
         # Fed by the export's InputSpec names when present, else by position.

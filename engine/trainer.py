@@ -16,6 +16,7 @@ The loss terms stay on the device between sync points (every ``logger.print_freq
 iterations, and before every validation and checkpoint): a GPU is not stalled by a host
 read each step, and a non-finite loss is caught before any checkpoint could hold it.
 """
+import contextlib
 import math
 import os
 import time
@@ -45,6 +46,8 @@ LATEST = 'model_latest.pdparams'
 BEST = 'model_best.pdparams'
 LOSS_TERMS = ('l_forw_fit', 'l_back_rec', 'l_grad_back', 'l_ssim_back')
 LOGGED = ('total',) + LOSS_TERMS
+# Per-iteration costs of the training log line (seconds, and samples on this card).
+COSTS = ('reader_cost', 'batch_cost', 'samples')
 # Entries of paddle's optimizer state dict that are not per-parameter accumulators.
 OPTIMIZER_EXTRA_KEYS = ('LR_Scheduler', 'master_weights')
 
@@ -191,6 +194,61 @@ def validate(net: InvNet, val_set: paddle.io.Dataset, cfg: Config, rank: int = 0
                       per_image=[{k: v for k, v in r.items() if k != 'index'} for r in rows]), []
 
 
+# Ops InvDN keeps in float32 under mixed precision (train.amp), whatever Paddle's default
+# lists say: the coupling's scale exp(clamp * (2 * sigmoid(H) - 1)) multiplies the state and
+# divides it in the reverse pass, so its rounding compounds over the 16 blocks; the losses'
+# per-image sums add ~60,000 terms (GT 144), beyond float16's 11-bit mantissa. (A design
+# choice for GPUs, where it could not be measured here: see test_tipc/docs.)
+AMP_FP32_OPS = ('exp', 'sigmoid', 'sum', 'reduce_sum', 'mean', 'reduce_mean', 'sqrt', 'abs',
+                'log', 'square', 'elementwise_pow', 'pow')
+
+
+class MixedPrecision:
+    """``train.amp``: off, O1 (autocast: convolutions in float16, AMP_FP32_OPS and Paddle's
+    black list in float32) or O2 (float16 weights with float32 master copies), with dynamic
+    loss scaling. GPU only: Paddle 3.3.1's dynamic graph has no bfloat16 training on the CPU
+    (``auto_cast`` makes no effect on CPUPlace, and conv2d has no CPU bfloat16 kernel, even on
+    AVX512-BF16 CPUs), so a CPU run with amp on stops with that reason instead of silently
+    training in float32."""
+
+    def __init__(self, level: str):
+        self.level = level
+        self.scaler = None
+        if level == 'off':
+            return
+        if not on_gpu():
+            raise TrainingError(
+                f'train.amp={level} needs a GPU: Paddle {paddle.__version__} has no mixed-precision '
+                'training on the CPU (auto_cast makes no effect on CPUPlace and conv2d has no CPU '
+                'bfloat16 kernel); set train.amp=off. (bf16 inference on AVX512-BF16 CPUs: '
+                'infer.py --precision bf16)')
+        # float16 gradients underflow without scaling.
+        self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15)
+
+    def decorate(self, model: paddle.nn.Layer, optimizer: Any) -> tuple[paddle.nn.Layer, Any]:
+        """O2: the weights in float16, the optimiser on float32 master weights, and
+        checkpoints saved in float32 (every script loads them unchanged)."""
+        if self.level != 'O2':
+            return model, optimizer
+        return paddle.amp.decorate(models=model, optimizers=optimizer, level='O2', dtype='float16',
+                                   master_weight=True, save_dtype='float32')
+
+    def autocast(self) -> Any:
+        if self.level == 'off':
+            return contextlib.nullcontext()
+        return paddle.amp.auto_cast(level=self.level, dtype='float16',
+                                    custom_black_list=set(AMP_FP32_OPS))
+
+    def backward_and_step(self, loss: paddle.Tensor, optimizer: Any) -> None:
+        if self.scaler is None:
+            loss.backward()
+            optimizer.step()
+            return
+        self.scaler.scale(loss).backward()
+        self.scaler.step(optimizer)  # unscales before the optimiser clips and steps
+        self.scaler.update()
+
+
 class Trainer:
     """State of one training run; ``run()`` trains from the current iteration to ``niter``."""
 
@@ -246,6 +304,8 @@ class Trainer:
         self.optimizer, self.scheduler = build_optimizer(train_cfg, self.model.parameters(),
                                                          self.multi_tensor)
         self.loss_fn = InvDNLoss.from_config(train_cfg)
+        self.amp = MixedPrecision(train_cfg.amp)
+        self.model, self.optimizer = self.amp.decorate(self.model, self.optimizer)
 
         self.iteration, self.best_psnr = 0, -math.inf
         self.history: Dict[str, Any] = {'loss': {term: [] for term in LOGGED},
@@ -367,14 +427,15 @@ class Trainer:
     def step(self, batch: Dict[str, Any]) -> paddle.Tensor:
         """One optimisation step; returns the loss terms (averaged over the cards) as a tensor
         on the device, read by ``_settle`` at the next sync point."""
-        total, terms = self.loss_fn(self.model, batch['Noisy'], batch['LQ'], batch['GT'])
-        stacked = paddle.stack([total] + [terms[t] for t in LOSS_TERMS]).detach()
+        with self.amp.autocast():
+            total, terms = self.loss_fn(self.model, batch['Noisy'], batch['LQ'], batch['GT'])
+        stacked = paddle.stack([total.astype('float32')]
+                               + [terms[t].astype('float32') for t in LOSS_TERMS]).detach()
         if self.world_size > 1:
             dist.all_reduce(stacked)  # the same values, and the same NaN verdict, on every card
             stacked = stacked / self.world_size
         self.optimizer.clear_grad()
-        total.backward()
-        self.optimizer.step()
+        self.amp.backward_and_step(total, self.optimizer)
         self.scheduler.step()
         self.iteration += 1
         return stacked
@@ -419,34 +480,38 @@ class Trainer:
 
     def run(self) -> None:
         cfg, print_freq = self.cfg, self.cfg.logger.print_freq
-        window: Dict[str, List[float]] = {key: [] for key in LOGGED}
+        window: Dict[str, List[float]] = {key: [] for key in LOGGED + COSTS}
         pending: List[Tuple[int, paddle.Tensor]] = []
-        window_start = time.perf_counter()
         bar = tqdm(total=cfg.train.niter, initial=self.iteration, disable=not self.is_main,
                    dynamic_ncols=True, desc=cfg.name, unit='it')
         self.model.train()
         try:
+            iteration_start = time.perf_counter()
             for batch in self._batches():
+                window['reader_cost'].append(time.perf_counter() - iteration_start)
+                window['samples'].append(float(batch['GT'].shape[0]))
                 lr = self.optimizer.get_lr()
                 pending.append((self.iteration + 1, self.step(batch)))
                 bar.update(1)
-                if not (self.iteration % print_freq == 0 or self._validate_now()
+                last = self.iteration == cfg.train.niter
+                if not (self.iteration % print_freq == 0 or last or self._validate_now()
                         or self._save_now()):
+                    window['batch_cost'].append(time.perf_counter() - iteration_start)
+                    iteration_start = time.perf_counter()
                     continue
                 for values in self._settle(pending):
                     for key, value in values.items():
                         window[key].append(value)
                 pending = []
-                if self.iteration % print_freq == 0:
+                # Costs up to the sync point (the device's queue is drained at _settle).
+                window['batch_cost'].append(time.perf_counter() - iteration_start)
+                if self.iteration % print_freq == 0 or last:
                     if self.is_main:
-                        speed = len(window['total']) / (time.perf_counter() - window_start)
-                        self._log_train(lr, window, speed)
+                        self._log_train(lr, window)
                         bar.set_postfix(loss=f'{np.mean(window["total"]):.4g}', lr=f'{lr:.2e}')
-                    window = {key: [] for key in LOGGED}
-                    window_start = time.perf_counter()
-                paused = time.perf_counter()
+                    window = {key: [] for key in LOGGED + COSTS}
                 self._validate_and_save()
-                window_start += time.perf_counter() - paused  # it/s counts training only
+                iteration_start = time.perf_counter()  # costs count training only
         finally:
             bar.close()
         if self.is_main:
@@ -454,17 +519,28 @@ class Trainer:
                     else 'no validation ran (train.val_freq > train.niter)')
             self.logger.info(f'Training finished at iteration {self.iteration}; {best}')
 
-    def _log_train(self, lr: float, window: Dict[str, List[float]], speed: float) -> None:
-        """One line per print_freq iterations: loss terms averaged over those iterations."""
-        means = {key: float(np.mean(values)) for key, values in window.items()}
-        epoch = (self.iteration - 1) // self.sampler.batches_per_epoch
-        self.logger.info(f'epoch {epoch:3d} iter {self.iteration:8d} lr {lr:.3e} '
-                         + ' '.join(f'{k} {v:.4e}' for k, v in means.items())
-                         + f' it/s {speed:.3f}')
+    def _log_train(self, lr: float, window: Dict[str, List[float]]) -> None:
+        """One line per print_freq iterations (and at the last), in the format of Paddle's
+        reproduction guide (ArticleReproduction_CV.md, 3.12) that TIPC's benchmark parses:
+        every loss term averaged over those iterations, the mean time per iteration spent
+        waiting for data (avg_reader_cost) and in all (avg_batch_cost), samples per iteration
+        on this card (avg_samples) and samples per second (avg_ips)."""
+        means = {key: float(np.mean(window[key])) for key in LOGGED}
+        reader, batch_cost = float(np.mean(window['reader_cost'])), float(np.mean(window['batch_cost']))
+        samples = float(np.mean(window['samples']))
+        ips = samples / batch_cost
+        # Counted from 1, as the iteration: 'Epoch 2/2, iter: 10/10' is the last of both.
+        epoch = (self.iteration - 1) // self.sampler.batches_per_epoch + 1
+        epochs = -(-self.cfg.train.niter // self.sampler.batches_per_epoch)
+        self.logger.info(f'[Epoch {epoch}/{epochs}, iter: {self.iteration}/{self.cfg.train.niter}] '
+                         f'lr: {lr:.5e}, loss: {means["total"]:.5e}, '
+                         + ''.join(f'{k}: {means[k]:.5e}, ' for k in LOSS_TERMS)
+                         + f'avg_reader_cost: {reader:.5f} sec, avg_batch_cost: {batch_cost:.5f} sec, '
+                         f'avg_samples: {samples:g}, avg_ips: {ips:.5f} samples/sec')
         for key, value in means.items():
             self.history['loss'][key].append([self.iteration, value])
         self.writer.add_scalars({f'train/{k}': v for k, v in means.items()}, self.iteration)
-        self.writer.add_scalars({'train/lr': lr, 'train/it_per_s': speed}, self.iteration)
+        self.writer.add_scalars({'train/lr': lr, 'train/ips': ips}, self.iteration)
 
     def _validate_now(self) -> bool:
         return self.iteration % self.cfg.train.val_freq == 0

@@ -67,7 +67,13 @@ def test_infer_matches_predict_with_same_seed(exported, image_folders, tmp_path,
                 '--batch_size', '2', '--seed', '4', '--result_dir', str(tmp_path / 'infer'),
                 '--benchmark', 'True'])
     printed = capsys.readouterr().out
-    assert 'inference_time' in printed
+    # auto_log's report layout: its sections and fields, with this run's settings.
+    for field in ('Env info', 'Paddle info', 'Conf info', 'Model info', 'Data info', 'Perf info',
+                  'paddle_version: ', 'runtime_device: cpu', 'enable_mkldnn: True',
+                  'cpu_math_library_num_threads: ', 'precision: fp32', 'batch_size: 2',
+                  'data_num: 3', 'cpu_rss(MB): ', 'preprocess_time(ms): ', 'inference_time(ms): ',
+                  'postprocess_time(ms): ', 'ips: '):
+        assert field in printed, field
     predict.main(['--input', str(noisy_dir), '--weights', weights, '--block_num', '1', '1',
                   '--seed', '4', '--result_dir', str(tmp_path / 'predict')])
     psnrs = np.load(tmp_path / 'infer' / 'output_inference_engine.npy', allow_pickle=True).item()['psnr']
@@ -130,3 +136,50 @@ def test_infer_without_input_denoises_the_shipped_block(exported, tmp_path, caps
     printed = capsys.readouterr().out
     assert 'input: docs/demo/Noisy' in printed and 'sidd_val_0_0.png: PSNR' in printed
     assert (tmp_path / 'demo' / 'sidd_val_0_0.png').is_file()
+
+
+@pytest.mark.parametrize('switches', [['--enable_mkldnn', 'False', '--cpu_threads', '1'],
+                                      ['--enable-mkldnn', 'True', '--cpu-threads', '2']])
+def test_inference_switches_give_predicts_images(exported, image_folders, tmp_path, switches, capsys):
+    """oneDNN on or off and any thread count: the same images as predict.py (fp32)."""
+    weights, folder, _ = exported
+    noisy_dir, _ = image_folders
+    infer.main(['--model_dir', str(folder), '--input', str(noisy_dir), '--seed', '3',
+                '--result_dir', str(tmp_path / 'infer'), '--benchmark', 'True', *switches])
+    printed = capsys.readouterr().out
+    assert f'enable_mkldnn: {switches[1]}' in printed
+    assert f'cpu_math_library_num_threads: {switches[3]}' in printed
+    predict.main(['--input', str(noisy_dir), '--weights', weights, '--block_num', '1', '1',
+                  '--backend', 'dygraph', '--seed', '3', '--result_dir', str(tmp_path / 'predict')])
+    for name in ('a.png', 'b.png', 'c.png'):
+        by_infer = cv2.imread(str(tmp_path / 'infer' / name)).astype(int)
+        by_predict = cv2.imread(str(tmp_path / 'predict' / name)).astype(int)
+        assert np.abs(by_infer - by_predict).max() <= 1
+
+
+def test_impossible_switch_combinations_fail_with_one_line(exported, image_folders, tmp_path):
+    _, folder, _ = exported
+    noisy_dir, _ = image_folders
+    common = ['--model_dir', str(folder), '--input', str(noisy_dir)]
+    with pytest.raises(SystemExit, match='bf16 runs through oneDNN'):
+        infer.main([*common, '--precision', 'bf16', '--enable_mkldnn', 'False',
+                    '--result_dir', str(tmp_path / 'a')])
+    with pytest.raises(SystemExit, match='fp16 is a GPU option'):
+        infer.main([*common, '--precision', 'fp16', '--use_gpu', 'False', '--result_dir', str(tmp_path / 'b')])
+    with pytest.raises(SystemExit, match='use_tensorrt needs the GPU'):
+        infer.main([*common, '--use_tensorrt', 'True', '--use_gpu', 'False', '--result_dir', str(tmp_path / 'c')])
+
+
+@pytest.mark.skipif(paddle.is_compiled_with_cuda(), reason='the fallback is for CPU-only Paddle builds')
+def test_tipc_use_gpu_true_falls_back_to_the_cpu_and_says_so(exported, image_folders, tmp_path, capsys):
+    """TIPC's template passes --use_gpu True on every machine (as Paddle Inference's own
+    enable_use_gpu, infer.py then runs on the CPU); --device gpu stays an error."""
+    _, folder, _ = exported
+    noisy_dir, _ = image_folders
+    infer.main(['--model_dir', str(folder), '--input', str(noisy_dir), '--use_gpu', 'True',
+                '--result_dir', str(tmp_path / 'a')])
+    assert 'sees no GPU; running on the CPU' in capsys.readouterr().out
+    assert len(list((tmp_path / 'a').glob('*.png'))) == 3
+    with pytest.raises(SystemExit, match='device=gpu'):
+        infer.main(['--model_dir', str(folder), '--input', str(noisy_dir), '--device', 'gpu',
+                    '--result_dir', str(tmp_path / 'b')])

@@ -1,5 +1,6 @@
 """The training loop: learning, resuming, determinism, checkpoints, NaN guard, two processes."""
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -113,9 +114,18 @@ def test_checkpoint_contents_and_logs(six_iterations):
     assert best['best_psnr'] == ckpt['best_psnr']
     model = build_invnet(block_num=[1, 1])
     load_weights(model, str(exp / 'models' / 'model_latest.pdparams'))  # as every script loads
-    train_lines = [line for line in (exp / 'train.log').read_text().splitlines() if 'it/s' in line]
+    train_lines = [line for line in (exp / 'train.log').read_text().splitlines() if 'avg_ips' in line]
     assert len(train_lines) == 6
-    assert all(term in train_lines[-1] for term in LOSS_TERMS + ('lr', 'it/s'))
+    # The reproduction guide's fields (ArticleReproduction_CV.md 3.12), parsed as TIPC does.
+    last = train_lines[-1]
+    assert re.search(r'\[Epoch \d+/\d+, iter: 6/6\] lr: ', last), last
+    values = dict(re.findall(r'(\w+): ([-+.\de]+)', last.split('] ', 1)[1]))
+    assert set(LOSS_TERMS) | {'lr', 'loss', 'avg_reader_cost', 'avg_batch_cost', 'avg_samples',
+                              'avg_ips'} <= set(values), last
+    assert float(values['avg_samples']) == cfg.datasets.train.batch_size
+    assert 0 <= float(values['avg_reader_cost']) < float(values['avg_batch_cost'])
+    assert float(values['avg_ips']) == pytest.approx(
+        float(values['avg_samples']) / float(values['avg_batch_cost']), rel=1e-3)
     assert (exp / 'training_curves.png').stat().st_size > 0 and (exp / 'config.yml').is_file()
     assert not [p for p in (exp / 'models').iterdir() if p.suffix == '.tmp']
 
@@ -266,3 +276,22 @@ def test_synthetic_noise_training_on_clean_images(synthetic_sidd, tmp_path):
     ckpt = load_checkpoint(tmp_path, 'awgn')
     assert ckpt['iter'] == 2 and len(ckpt['history']['val_psnr']) == 1
     assert ckpt['config']['datasets']['train']['mode'] == 'LQGTSN'
+
+
+def test_weights_flag_sets_the_initial_weights(synthetic_sidd, tmp_path):
+    """TIPC's pretrained-model key: --weights W is -o path.pretrain_model_G=W."""
+    from engine.cli import training_main
+
+    missing = tmp_path / 'absent.pdparams'
+    with pytest.raises(SystemExit, match=f'weights file not found: {missing}'):
+        training_main('training_1card.yml', 'test', [
+            '-o', *small_overrides(synthetic_sidd, tmp_path, 'init', 'train.niter=1'),
+            '--weights', str(missing)])
+
+
+def test_amp_on_the_cpu_stops_with_the_reason(synthetic_sidd, tmp_path):
+    """Paddle has no bf16 training on CPUs: train.amp there is an error, not float32 under
+    an AMP label."""
+    with pytest.raises(TrainingError, match='train.amp=O1 needs a GPU'):
+        Trainer(small_config(synthetic_sidd, tmp_path, 'amp', 'train.niter=1', 'train.amp=O1'))
+    assert not (tmp_path / 'amp').exists()

@@ -13,10 +13,11 @@ naming the final path; the temporary file is removed and the previous file is un
 """
 import contextlib
 import errno
+import json
 import os
 import re
 import tempfile
-from typing import Iterator, List
+from typing import Any, Dict, Iterator, List, Optional
 
 TEMP_PATTERN = re.compile(r'^\..+\.[A-Za-z0-9_]{6,}\.tmp$')
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -119,3 +120,21 @@ def remove_stale_temps(folder: str) -> List[str]:
             os.remove(os.path.join(folder, name))
             removed.append(name)
     return removed
+
+
+def resume_mismatch(folder: str, tool: str, settings: Dict[str, Any], resuming: bool
+                    ) -> Optional[str]:
+    """Record the settings a data-preparation run writes ``folder`` with
+    (``folder/.<tool>.json``); when ``resuming``, first compare them with the recorded ones and
+    return what differs (a resumed run must write exactly the files of the interrupted one)."""
+    record = os.path.join(folder, f'.{tool}.json')
+    if resuming and os.path.isfile(record):
+        with open(record, encoding='utf-8') as f:
+            before = json.load(f)
+        changed = [f'{key}: {before.get(key)!r} -> {value!r}' for key, value in settings.items()
+                   if before.get(key) != value]
+        if changed:
+            return (f'--resume: {folder} was written with other settings ({"; ".join(changed)}); '
+                    'rerun with the same ones, or use another --result_dir')
+    atomic_write_bytes(record, json.dumps(settings, indent=1, sort_keys=True).encode())
+    return None

@@ -460,11 +460,15 @@ class Trainer:
             except StopIteration:
                 return
             except (RuntimeError, SystemError) as err:
+                # Paddle notices a dead worker within seconds (its SIGCHLD check) and ends the
+                # queue with a SystemError: the run stops instead of waiting for a batch forever.
                 raise TrainingError(
-                    f'the data loader failed: {err}. If its workers ran out of shared memory '
-                    '(/dev/shm; 64 MB by default in Docker), give the container more '
+                    f'the data loader failed at iteration {self.iteration + 1}: '
+                    f'{" ".join(str(err).split())[:300]}. A worker died (killed, e.g. by the '
+                    'out-of-memory killer) or its workers ran out of shared memory '
+                    '(/dev/shm; 64 MB by default in Docker): give the container more '
                     '(docker run --shm-size=1g), or set datasets.train.use_shared_memory=false '
-                    'or fewer datasets.train.n_workers') from err
+                    'or fewer datasets.train.n_workers. Continue with --resume') from None
             yield batch
 
     def run(self) -> None:
@@ -581,5 +585,8 @@ def train(cfg: Config, resume: bool = False) -> None:
         trainer = Trainer(cfg, resume)
         try:
             trainer.run()
+        except DiskFullError as err:  # a log line or plot: checkpoints are handled in _write
+            raise TrainingError(f'{err}. Training stopped at iteration {trainer.iteration}; '
+                                'after freeing space continue with --resume') from None
         finally:
             trainer.close()

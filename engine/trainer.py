@@ -460,16 +460,20 @@ class Trainer:
             except StopIteration:
                 return
             except (RuntimeError, SystemError) as err:
-                # Paddle notices a dead worker within seconds (its SIGCHLD check) and ends the
-                # queue with a SystemError: the run stops instead of waiting for a batch forever.
-                raise TrainingError(
-                    f'the data loader failed at iteration {self.iteration + 1}: '
-                    f'{" ".join(str(err).split())[:300]}. A worker died (killed, e.g. by the '
-                    'out-of-memory killer) or its workers ran out of shared memory '
-                    '(/dev/shm; 64 MB by default in Docker): give the container more '
-                    '(docker run --shm-size=1g), or set datasets.train.use_shared_memory=false '
-                    'or fewer datasets.train.n_workers. Continue with --resume') from None
+                raise self._loader_error(err) from None
             yield batch
+
+    def _loader_error(self, err: BaseException) -> TrainingError:
+        """A failed or dead loader worker as one error. Paddle notices a dead worker at once
+        (its SIGCHLD handler raises SystemError in the main thread, wherever it is) or ends the
+        batch queue with one: the run stops instead of waiting for a batch forever."""
+        return TrainingError(
+            f'the data loader failed at iteration {self.iteration + 1}: '
+            f'{" ".join(str(err).split())[:300]}. A worker died (killed, e.g. by the '
+            'out-of-memory killer) or its workers ran out of shared memory '
+            '(/dev/shm; 64 MB by default in Docker): give the container more '
+            '(docker run --shm-size=1g), or set datasets.train.use_shared_memory=false '
+            'or fewer datasets.train.n_workers. Continue with --resume')
 
     def run(self) -> None:
         cfg, print_freq = self.cfg, self.cfg.logger.print_freq
@@ -501,6 +505,10 @@ class Trainer:
                 paused = time.perf_counter()
                 self._validate_and_save()
                 window_start += time.perf_counter() - paused  # it/s counts training only
+        except SystemError as err:
+            if 'DataLoader' not in str(err):
+                raise
+            raise self._loader_error(err) from None
         finally:
             bar.close()
         if self.is_main:

@@ -10,7 +10,7 @@ from typing import Tuple
 
 from config import paper_default
 from engine import cli
-from utils.durable import resume_mismatch
+from utils.durable import DiskFullError, resume_mismatch
 from utils.image_io import list_images, read_image_with_depth, write_image
 from utils.matlab_imresize import imresize
 from utils.parallel import map_with_progress
@@ -22,8 +22,16 @@ def make_lq(gt_path: str, lq_path: str, scale: int) -> None:
     write_image(lq_path, imresize(gt, 1 / scale), bit_depth=depth)
 
 
-def _job(task: Tuple[str, str, int]) -> None:
-    make_lq(*task)
+def _job(task: Tuple[str, str, int]) -> str:
+    """'' when written, else the reason (the other files are still processed); a full disk
+    stops the run."""
+    try:
+        make_lq(*task)
+    except DiskFullError:
+        raise
+    except (OSError, ValueError) as err:
+        return str(err)
+    return ''
 
 
 def main(argv=None) -> None:
@@ -57,12 +65,15 @@ def main(argv=None) -> None:
     kept = len(tasks) - len(todo)
 
     try:
-        for _ in map_with_progress(_job, todo, args.num_workers, 'LQ'):
-            pass
+        problems = sorted(p for p in map_with_progress(_job, todo, args.num_workers, 'LQ') if p)
     except OSError as err:
         cli.fail(err)
-    print(f'wrote {len(todo)} LQ images to {lq_dir}'
+    print(f'wrote {len(todo) - len(problems)} LQ images to {lq_dir}'
           + (f'; kept {kept} existing ones (--overwrite recomputes them)' if kept else ''))
+    if problems:
+        cli.fail(f'{len(problems)} of {len(todo)} GT images could not be used (the others were '
+                 'written; fix these and rerun, which writes the missing LQ files only):\n  '
+                 + '\n  '.join(problems))
 
 
 if __name__ == '__main__':

@@ -228,7 +228,8 @@ def test_predict_names_every_bad_input_and_denoises_the_others(small_model_file,
     (inputs / 'cut.png').write_bytes((inputs / 'rgb.png').read_bytes()[:60])
     out = tmp_path / 'out'
     with pytest.raises(SystemExit) as exc:
-        predict.main(['--input', str(inputs), '--result_dir', str(out), '--weights', weights])
+        predict.main(['--input', str(inputs), '--result_dir', str(out), '--weights', weights,
+                      '--backend', 'dygraph'])
     message = str(exc.value.code)
     assert all(name in message for name in ('empty.png', 'text.jpg', 'cut.png')), message
     assert sorted(os.listdir(out)) == sorted(good)
@@ -246,5 +247,5 @@ def test_predict_names_every_bad_input_and_denoises_the_others(small_model_file,
                              'a_file'),
                             (['--weights', weights, '--result_dir', str(out)], '--overwrite')):
         with pytest.raises(SystemExit) as exc:
-            predict.main(['--input', str(inputs / 'rgb.png'), *extra])
+            predict.main(['--input', str(inputs / 'rgb.png'), '--backend', 'dygraph', *extra])
         assert exc.value.code not in (0, None) and expected in str(exc.value.code), exc.value.code

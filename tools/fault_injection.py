@@ -118,9 +118,16 @@ def training_overrides(data: Dict[str, str], root: str, name: str, niter: int) -
             'logger.keep_checkpoints=2']
 
 
-def train_command(data: Dict[str, str], root: str, name: str, niter: int, resume: bool) -> List[str]:
-    return [sys.executable, TRAIN_SCRIPT, '-o', *training_overrides(data, root, name, niter)] \
-        + (['--resume'] if resume else [])
+def train_command(data: Dict[str, str], root: str, name: str, niter: int, resume: bool,
+                  processes: int = 1) -> List[str]:
+    """The one-card script, or with ``processes`` > 1 the launcher running
+    train_denoising_4cards.py data-parallel on CPU processes (gloo), with the same settings."""
+    tail = ['-o', *training_overrides(data, root, name, niter)] + (['--resume'] if resume else [])
+    if processes == 1:
+        return [sys.executable, TRAIN_SCRIPT, *tail]
+    return [sys.executable, '-m', 'paddle.distributed.launch', '--nproc_per_node', str(processes),
+            '--log_dir', os.path.join(root, f'launch_{name}'),
+            os.path.join(REPO, 'train_denoising_4cards.py'), '-c', 'training_1card.yml', *tail]
 
 
 # ---------------------------------------------------------------- comparisons
@@ -175,53 +182,62 @@ def partial_images(folder: str) -> List[str]:
 # ---------------------------------------------------------------- faults
 
 def kill_training(data: Dict[str, str], root: str, kills: int, runs: int, niter: int,
-                  rng: random.Random, log: Callable[[str], None]) -> Row:
+                  rng: random.Random, log: Callable[[str], None], processes: int = 1) -> Row:
     """``runs`` runs, each killed ``kills`` times at random moments and resumed."""
-    reference = os.path.join(root, 'reference')
-    t0 = time.monotonic()
-    proc = start(train_command(data, root, 'reference', niter, False), reference + '.log')
-    started = wait_for(lambda: os.path.getsize(os.path.join(reference, '.lock')) > 0
-                       if os.path.isfile(os.path.join(reference, '.lock')) else False, proc)
-    t_setup = time.monotonic()
-    if finish(proc) != 0 or not started:
-        raise RuntimeError(f'the uninterrupted run failed; see {reference}.log')
-    span = time.monotonic() - t_setup
-    log(f'uninterrupted run: {time.monotonic() - t0:.1f} s ({span:.1f} s after start-up)')
+    from utils.checkpoint import iteration_checkpoints
+    tag = '' if processes == 1 else f'_{processes}p'
+    reference = os.path.join(root, 'reference' + tag)
+    if processes == 1:
+        from config import load_config
+        from engine.trainer import train
+        t0 = time.monotonic()
+        with contextlib.redirect_stdout(sys.stderr):  # the uninterrupted run, in this process
+            train(load_config(None, training_overrides(data, root, 'reference', niter)))
+        span = time.monotonic() - t0  # kill moments are drawn over this (start-up excluded)
+    else:
+        proc = start(train_command(data, root, 'reference' + tag, niter, False, processes),
+                     reference + '.log')
+        owned = wait_for(lambda: _read(os.path.join(reference, '.lock')) != '', proc)
+        t0 = time.monotonic()
+        if finish(proc) != 0 or not owned:
+            raise RuntimeError(f'the uninterrupted run failed; see {reference}.log')
+        span = time.monotonic() - t0
+    log(f'uninterrupted run ({processes} process(es)): {span:.1f} s after start-up')
     expected = run_state(reference)
     landed, survived, lost, iters_at_kill = 0, 0, 0, []
     for r in range(runs):
-        name = f'killed_{r}'
+        name = f'killed{tag}_{r}'
         exp = os.path.join(root, name)
+        lock = os.path.join(exp, '.lock')
         done = 0
         while True:
             has_checkpoint = os.path.isfile(os.path.join(exp, 'models', 'model_latest.pdparams'))
             if not has_checkpoint and os.path.isdir(exp):
                 shutil.rmtree(exp)  # killed before its first checkpoint: nothing to resume
-            proc = start(train_command(data, root, name, niter, has_checkpoint), exp + '.log')
-            if done < kills:
-                pid_tag = f'pid {proc.pid} '
-                owned = wait_for(lambda: pid_tag in _read(os.path.join(exp, '.lock')), proc)
-                if owned:
-                    time.sleep(rng.uniform(0, span))
-                    if kill_group(proc):
-                        done += 1
-                        landed += 1
-                        from utils.checkpoint import iteration_checkpoints
-                        its = iteration_checkpoints(os.path.join(exp, 'models'))
-                        iters_at_kill.append(its[-1][0] if its else 0)
-                        continue
+            before = _read(lock)
+            proc = start(train_command(data, root, name, niter, has_checkpoint, processes),
+                         exp + '.log')
+            # Training has begun when the new process has taken the lock (a killed one's stays).
+            if done < kills and wait_for(lambda: _read(lock) not in ('', before), proc):
+                time.sleep(rng.uniform(0, span))
+                if kill_group(proc):
+                    done += 1
+                    landed += 1
+                    its = iteration_checkpoints(os.path.join(exp, 'models'))
+                    iters_at_kill.append(its[-1][0] if its else 0)
+                    continue
             code = finish(proc)
             if code != 0:
                 raise RuntimeError(f'{name} failed (exit {code}); see {exp}.log')
             if done >= kills:
                 break
-            # Finished before the kill landed: a fresh run to kill again.
-            shutil.rmtree(exp)
+            shutil.rmtree(exp)  # finished before the kill landed: a fresh run to kill again
         diffs = differences(run_state(exp), expected)
         lost += bool(diffs)
         survived += 0 if diffs else done
         log(f'{name}: killed {done} times, {"identical" if not diffs else diffs[:5]}')
-    return Row('kill -9 training, then --resume', landed, survived, lost,
+    what = 'training' if processes == 1 else f'{processes}-process data-parallel training'
+    return Row(f'kill -9 {what}, then --resume', landed, survived, lost,
                f'{runs} run(s) x {kills} kills of a {niter}-iteration run, after checkpoint '
                f'{sorted(iters_at_kill)}; weights, Adam state, schedule, history compared bit for bit')
 
@@ -500,6 +516,9 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Row]:
         data = make_data(os.path.join(root, 'data'))
         rows = [kill_training(data, root, kills=2 if args.quick else 5, runs=1 if args.quick else 4,
                               niter=niter, rng=rng, log=log)]
+        if not args.quick:
+            rows.append(kill_training(data, root, kills=3, runs=1, niter=niter, rng=rng, log=log,
+                                      processes=2))
         rows.append(kill_checkpoint_writes(root, 1 if args.quick else 20, rng, log))
         rows += kill_preparation(data, root, 1 if args.quick else 5, rng, log,
                                  PREP_SCRIPTS[:1] if args.quick else PREP_SCRIPTS)

@@ -17,6 +17,7 @@ iterations, and before every validation and checkpoint): a GPU is not stalled by
 read each step, and a non-finite loss is caught before any checkpoint could hold it.
 """
 import math
+import multiprocessing
 import os
 import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -24,6 +25,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import paddle
 import paddle.distributed as dist
+from paddle.io.dataloader.collate import default_collate_fn
 from tqdm import tqdm
 
 from config import Config, experiment_dir, save_config, world_size_rule
@@ -205,6 +207,42 @@ def validate(net: InvNet, val_set: paddle.io.Dataset, cfg: Config, rank: int = 0
                       per_image=[{k: v for k, v in r.items() if k != 'index'} for r in rows]), []
 
 
+class ReportingDataset(paddle.io.Dataset):
+    """The training set, passing the message of a sample that cannot be read to the main
+    process: Paddle replaces a worker's exception with a generic 'Blocking queue is killed'."""
+
+    def __init__(self, dataset: paddle.io.Dataset, errors: Any):
+        super().__init__()
+        self.dataset, self.errors = dataset, errors
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        try:
+            return self.dataset[index]
+        except (ImageReadError, ValueError, OSError) as err:
+            self.errors.put(str(err))
+            raise
+
+
+class InlineLoader:
+    """The batches of ``sampler`` read in the calling thread, collated as Paddle's loader
+    does: a sample that cannot be read raises here, with its message."""
+
+    def __init__(self, dataset: paddle.io.Dataset, sampler: Any):
+        self.dataset, self.sampler = dataset, sampler
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        for indices in self.sampler:
+            batch = default_collate_fn([self.dataset[i] for i in indices])
+            yield {key: paddle.to_tensor(value) if isinstance(value, np.ndarray) else value
+                   for key, value in batch.items()}
+
+
 class Trainer:
     """State of one training run; ``run()`` trains from the current iteration to ``niter``."""
 
@@ -300,9 +338,14 @@ class Trainer:
         self.sampler = ResumableBatchSampler(
             self.train_set, data_cfg.batch_size, train_cfg.niter, start_iter=self.iteration,
             seed=seed, num_replicas=self.world_size, rank=self.rank, shuffle=data_cfg.use_shuffle)
-        self.loader = paddle.io.DataLoader(self.train_set, batch_sampler=self.sampler,
+        self.sample_errors = multiprocessing.SimpleQueue()
+        # Without workers Paddle's loader reads in a thread whose exception is lost while the
+        # main thread waits for a batch forever: read in the main thread instead.
+        self.loader = paddle.io.DataLoader(ReportingDataset(self.train_set, self.sample_errors),
+                                           batch_sampler=self.sampler,
                                            num_workers=data_cfg.n_workers,
-                                           use_shared_memory=data_cfg.use_shared_memory)
+                                           use_shared_memory=data_cfg.use_shared_memory) \
+            if data_cfg.n_workers > 0 else InlineLoader(self.train_set, self.sampler)
         if self.is_main:
             self._open_logs(resume_path, notes)
 
@@ -461,12 +504,20 @@ class Trainer:
                 return
             except (RuntimeError, SystemError) as err:
                 raise self._loader_error(err) from None
+            except (ImageReadError, ValueError, OSError) as err:  # no workers: raised here
+                raise self._sample_error(str(err)) from None
             yield batch
+
+    def _sample_error(self, message: str) -> TrainingError:
+        return TrainingError(f'a training sample cannot be used at iteration {self.iteration + 1}: '
+                             f'{message}. Fix or remove the file, then continue with --resume')
 
     def _loader_error(self, err: BaseException) -> TrainingError:
         """A failed or dead loader worker as one error. Paddle notices a dead worker at once
         (its SIGCHLD handler raises SystemError in the main thread, wherever it is) or ends the
         batch queue with one: the run stops instead of waiting for a batch forever."""
+        if not self.sample_errors.empty():
+            return self._sample_error(self.sample_errors.get())
         return TrainingError(
             f'the data loader failed at iteration {self.iteration + 1}: '
             f'{" ".join(str(err).split())[:300]}. A worker died (killed, e.g. by the '

@@ -4,6 +4,7 @@ The fault-injection runner's small form runs here (tools/fault_injection.py --qu
 long form (20 kill points) is run by hand. The other tests check each guarantee directly.
 """
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -249,3 +250,21 @@ def test_predict_names_every_bad_input_and_denoises_the_others(small_model_file,
         with pytest.raises(SystemExit) as exc:
             predict.main(['--input', str(inputs / 'rgb.png'), '--backend', 'dygraph', *extra])
         assert exc.value.code not in (0, None) and expected in str(exc.value.code), exc.value.code
+
+
+def test_a_training_image_broken_mid_run_stops_training_naming_it(synthetic_sidd, tmp_path):
+    from engine.trainer import Trainer, TrainingError
+    data = tmp_path / 'data'
+    shutil.copytree(synthetic_sidd, data)
+    cfg = load_config(None, ['device=cpu', 'name=broken', f'path.experiments_root={tmp_path}',
+                             f'datasets.train.dataroot={data / "train"}',
+                             f'datasets.val.dataroot={data / "val"}', 'network_G.block_num=[1,1]',
+                             'datasets.train.GT_size=32', 'datasets.train.batch_size=4',
+                             'datasets.train.n_workers=0', 'train.niter=2'])
+    trainer = Trainer(cfg)
+    try:
+        (data / 'train' / 'Noisy' / '0_2.PNG').write_bytes(b'broken')  # after the start checks
+        with pytest.raises(TrainingError, match=r'at iteration 1: cannot decode image .*0_2\.PNG'):
+            trainer.run()
+    finally:
+        trainer.close()

@@ -1,16 +1,17 @@
 """Fault injection: kill, damage, fill and double-start training and data preparation, and
 check that nothing is lost. Prints the table of the README's Reliability section:
 
-    python -m tools.fault_injection            # long form (by hand; about 15 min on 2 cores)
+    python -m tools.fault_injection            # long form (by hand; README for its wall time)
     python -m tools.fault_injection --quick    # small form (tests/test_faults.py, CI)
 
 Every trial runs on self-made data (tools/make_synthetic_sidd.py) in a temporary folder:
 
 * kill -9 training: a small run (block_num [1, 1], 32 px crops, a checkpoint every
   iteration, validation every 3, one loader worker) killed -- with its whole process group,
-  as a preempted job is -- at moments drawn uniformly over its training time, then resumed
-  with ``--resume`` until it ends; its weights, Adam state, schedule and logged history must
-  equal those of an uninterrupted run, bit for bit ("data lost" counts the runs that differ).
+  as a preempted job is -- at moments drawn uniformly over the uninterrupted run's training
+  time, then resumed with ``--resume`` until it ends; its weights, Adam state, schedule and
+  logged history must equal those of an uninterrupted run, bit for bit ("data lost" counts
+  the runs that differ). The long form also kills a 2-process data-parallel launch (gloo).
 * kill -9 during a checkpoint write: a process writing checkpoints back to back is killed at
   random moments; what ``--resume`` would load must be the last checkpoint reported complete.
 * kill -9 data preparation: generate_patches_sidd.py, generate_lq.py and
@@ -21,8 +22,8 @@ Every trial runs on self-made data (tools/make_synthetic_sidd.py) in a temporary
   must name it, fall back to the one before and still end equal to the uninterrupted run.
 * disk full: a checkpoint, an image and a log line written onto a small tmpfs (mounted when
   run as root, else skipped with the reason); one clear error, the previous file intact.
-* second run on one folder: refused while the first holds the lock, accepted once it is
-  killed (stale lock).
+* second run on one folder: refused while the first holds the lock (every resume after a
+  kill above takes over the stale lock of the killed run).
 * dead loader worker: the loader's worker process killed; the run must stop with one error
   line within seconds.
 """

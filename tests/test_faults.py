@@ -240,12 +240,16 @@ def test_predict_names_every_bad_input_and_denoises_the_others(small_model_file,
 
     cut = tmp_path / 'cut.pdparams'
     cut.write_bytes(Path(weights).read_bytes()[:300])
+    bare = tmp_path / 'bare_small.pdparams'  # block_num [1, 1] weights, no config: paper size assumed
+    paddle.save(paddle.load(weights)['state_dict'], str(bare))
     blocker = tmp_path / 'a_file'
     blocker.write_bytes(b'')
     for extra, expected in ((['--weights', str(cut), '--result_dir', str(tmp_path / 'o2')],
                              'cut.pdparams (300 bytes) cannot be read'),
                             (['--weights', weights, '--result_dir', str(blocker / 'sub')],
                              'a_file'),
+                            (['--weights', str(bare), '--result_dir', str(tmp_path / 'o3')],
+                             'bare_small.pdparams does not match the model'),
                             (['--weights', weights, '--result_dir', str(out)], '--overwrite')):
         with pytest.raises(SystemExit) as exc:
             predict.main(['--input', str(inputs / 'rgb.png'), '--backend', 'dygraph', *extra])
@@ -268,3 +272,16 @@ def test_a_training_image_broken_mid_run_stops_training_naming_it(synthetic_sidd
             trainer.run()
     finally:
         trainer.close()
+
+
+def test_validation_block_extraction_resumes(tmp_path):
+    import extract_valid_patches_sidd
+    from tools.make_synthetic_sidd import make_validation_mat
+    make_validation_mat(str(tmp_path / 'mat'), num_images=2, num_blocks=3, size=16)
+    args = ['--input', str(tmp_path / 'mat'), '--num_workers', '0']
+    extract_valid_patches_sidd.main(args + ['--result_dir', str(tmp_path / 'ref')])
+    out = tmp_path / 'out'
+    extract_valid_patches_sidd.main(args + ['--result_dir', str(out)])
+    (out / 'Noisy' / sorted(os.listdir(out / 'Noisy'))[4]).unlink()
+    extract_valid_patches_sidd.main(args + ['--result_dir', str(out), '--resume'])
+    assert _files(out) == _files(tmp_path / 'ref') and len(_files(out)) == 12

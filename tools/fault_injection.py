@@ -69,13 +69,40 @@ def start(command: Sequence[str], log_path: str) -> subprocess.Popen:
                             env=env, start_new_session=True)
 
 
+def descendants(pid: int) -> List[int]:
+    """Every process below ``pid`` (the launcher starts its workers in their own groups)."""
+    found, todo = [], [pid]
+    while todo:
+        children = subprocess.run(['pgrep', '-P', str(todo.pop())], capture_output=True,
+                                  text=True).stdout.split()
+        found += [int(c) for c in children]
+        todo += [int(c) for c in children]
+    return found
+
+
 def kill_group(proc: subprocess.Popen) -> bool:
-    """``kill -9`` the child's process group; True when it was still running."""
+    """``kill -9`` the child, its process group and every process below it, as a preempted
+    job is killed; True when it was still running."""
     alive = proc.poll() is None
+    below = descendants(proc.pid)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
+    for pid in below:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     proc.wait()
+    for pid in below:  # gone before anything else starts on the folder
+        while os.path.exists(f'/proc/{pid}') and _state(pid) != 'Z':
+            time.sleep(0.01)
     return alive
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0]
+    except (OSError, IndexError):
+        return 'Z'
 
 
 def finish(proc: subprocess.Popen, timeout: float = 600) -> int:

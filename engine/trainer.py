@@ -254,6 +254,7 @@ class Trainer:
         self.exp_dir = check_experiment_dir(cfg, resuming=resuming)
         self.models_dir = os.path.join(self.exp_dir, 'models')
         self.lock = None
+        self.sample_errors: Optional[Any] = None  # messages of unreadable samples from workers
         notes: List[str] = []
         try:
             select_device(cfg.device)
@@ -338,14 +339,16 @@ class Trainer:
         self.sampler = ResumableBatchSampler(
             self.train_set, data_cfg.batch_size, train_cfg.niter, start_iter=self.iteration,
             seed=seed, num_replicas=self.world_size, rank=self.rank, shuffle=data_cfg.use_shuffle)
-        self.sample_errors = multiprocessing.SimpleQueue()
-        # Without workers Paddle's loader reads in a thread whose exception is lost while the
-        # main thread waits for a batch forever: read in the main thread instead.
-        self.loader = paddle.io.DataLoader(ReportingDataset(self.train_set, self.sample_errors),
-                                           batch_sampler=self.sampler,
-                                           num_workers=data_cfg.n_workers,
-                                           use_shared_memory=data_cfg.use_shared_memory) \
-            if data_cfg.n_workers > 0 else InlineLoader(self.train_set, self.sampler)
+        if data_cfg.n_workers > 0:
+            self.sample_errors = multiprocessing.SimpleQueue()
+            self.loader = paddle.io.DataLoader(ReportingDataset(self.train_set, self.sample_errors),
+                                               batch_sampler=self.sampler,
+                                               num_workers=data_cfg.n_workers,
+                                               use_shared_memory=data_cfg.use_shared_memory)
+        else:
+            # Paddle's loader without workers reads in a thread whose exception is lost while
+            # the main thread waits for a batch forever: read in the main thread instead.
+            self.loader = InlineLoader(self.train_set, self.sampler)
         if self.is_main:
             self._open_logs(resume_path, notes)
 
@@ -427,6 +430,9 @@ class Trainer:
             self._release()
 
     def _release(self) -> None:
+        if self.sample_errors is not None:
+            self.sample_errors.close()
+            self.sample_errors = None
         if self.lock is not None:
             self.lock.release()
             self.lock = None
@@ -516,7 +522,7 @@ class Trainer:
         """A failed or dead loader worker as one error. Paddle notices a dead worker at once
         (its SIGCHLD handler raises SystemError in the main thread, wherever it is) or ends the
         batch queue with one: the run stops instead of waiting for a batch forever."""
-        if not self.sample_errors.empty():
+        if self.sample_errors is not None and not self.sample_errors.empty():
             return self._sample_error(self.sample_errors.get())
         return TrainingError(
             f'the data loader failed at iteration {self.iteration + 1}: '

@@ -8,8 +8,8 @@ Every trial runs on self-made data (tools/make_synthetic_sidd.py) in a temporary
 
 * kill -9 training: a small run (block_num [1, 1], 32 px crops, a checkpoint every
   iteration, validation every 3, one loader worker) killed -- with its whole process group,
-  as a preempted job is -- at moments drawn uniformly over the uninterrupted run's training
-  time, then resumed with ``--resume`` until it ends; its weights, Adam state, schedule and
+  as a preempted job is -- at moments drawn uniformly over the training time still to go
+  (from the uninterrupted run's), then resumed with ``--resume`` until it ends; its weights, Adam state, schedule and
   logged history must equal those of an uninterrupted run, bit for bit ("data lost" counts
   the runs that differ). The long form also kills a 2-process data-parallel launch (gloo).
 * kill -9 during a checkpoint write: a process writing checkpoints back to back is killed at
@@ -246,8 +246,10 @@ def kill_training(data: Dict[str, str], root: str, kills: int, runs: int, niter:
             proc = start(train_command(data, root, name, niter, has_checkpoint, processes),
                          exp + '.log')
             # Training has begun when the new process has taken the lock (a killed one's stays).
+            its = iteration_checkpoints(os.path.join(exp, 'models'))
+            left = (niter - (its[-1][0] if its else 0)) / niter  # share of the training to go
             if done < kills and wait_for(lambda: _read(lock) not in ('', before), proc):
-                time.sleep(rng.uniform(0, span))
+                time.sleep(rng.uniform(0, span * left))
                 if kill_group(proc):
                     done += 1
                     landed += 1

@@ -97,6 +97,9 @@ SCHEMA: Dict[str, Any] = {
     'logger': {
         'print_freq': Field(100, 'int'),
         'save_checkpoint_freq': Field(5000, 'int'),
+        # Iteration checkpoints kept (model_iter_<N>.pdparams; 0 keeps all, as the official
+        # code does): a damaged newest file falls back to the one before (README, Reliability).
+        'keep_checkpoints': Field(3, 'int'),
     },
     'path': {
         'experiments_root': Field('experiments', 'str'),
@@ -267,6 +270,9 @@ def _check_consistency(data: Dict[str, Any]) -> None:
     for key, value in counts.items():
         if value < 1:
             raise ConfigError(f"config key '{key}' must be a positive integer, got {value}")
+    if data['logger']['keep_checkpoints'] < 0:
+        raise ConfigError("config key 'logger.keep_checkpoints' must be 0 (keep all) or a positive "
+                          f"integer, got {data['logger']['keep_checkpoints']}")
     if not 0 < data['train']['lr_gamma'] < 1:
         raise ConfigError(f"config key 'train.lr_gamma' must be in (0, 1) (MultiStepDecay), got "
                           f"{data['train']['lr_gamma']}")

@@ -1,30 +1,37 @@
 """Write the low-resolution targets: INPUT/LQ/<name> = MATLAB bicubic imresize(INPUT/GT/<name>, 1/scale).
 
 The training dataset computes LQ on the fly when INPUT/LQ is absent; writing it once saves that
-work in every epoch. The bit depth of each GT file is kept.
+work in every epoch. The bit depth of each GT file is kept. Every file is written atomically,
+and files that exist are kept: a rerun of an interrupted run completes the missing ones only
+(``--resume`` says so explicitly; ``--overwrite`` recomputes all).
 """
 import os
 from typing import Tuple
 
 from config import paper_default
 from engine import cli
+from utils.durable import DiskFullError, resume_mismatch
 from utils.image_io import list_images, read_image_with_depth, write_image
 from utils.matlab_imresize import imresize
 from utils.parallel import map_with_progress
 
 
 def make_lq(gt_path: str, lq_path: str, scale: int) -> None:
-    """One LQ file, written under a temporary name first so that an interrupted run leaves no
-    truncated image behind."""
+    """One LQ file (atomic: an interrupted run leaves no truncated image behind)."""
     gt, depth = read_image_with_depth(gt_path)
-    folder, name = os.path.split(lq_path)
-    tmp_path = os.path.join(folder, f'.tmp_{os.getpid()}_{name}')
-    write_image(tmp_path, imresize(gt, 1 / scale), bit_depth=depth)
-    os.replace(tmp_path, lq_path)
+    write_image(lq_path, imresize(gt, 1 / scale), bit_depth=depth)
 
 
-def _job(task: Tuple[str, str, int]) -> None:
-    make_lq(*task)
+def _job(task: Tuple[str, str, int]) -> str:
+    """'' when written, else the reason (the other files are still processed); a full disk
+    stops the run."""
+    try:
+        make_lq(*task)
+    except DiskFullError:
+        raise
+    except (OSError, ValueError) as err:
+        return str(err)
+    return ''
 
 
 def main(argv=None) -> None:
@@ -36,7 +43,12 @@ def main(argv=None) -> None:
     cli.add_num_workers_arg(parser)
     cli.add_bool_arg(parser, '--overwrite', default=False,
                      help='recompute LQ files that already exist (otherwise they are kept)')
+    cli.add_bool_arg(parser, '--resume', default=False,
+                     help='complete an interrupted run: write the missing LQ files only (also '
+                          'what a run without --overwrite does)')
     args = parser.parse_args(argv)
+    if args.resume and args.overwrite:
+        cli.fail('--resume keeps existing files and --overwrite recomputes them: pass one')
 
     gt_dir, lq_dir = os.path.join(args.input, 'GT'), os.path.join(args.input, 'LQ')
     if not os.path.isdir(gt_dir):
@@ -45,17 +57,23 @@ def main(argv=None) -> None:
     if not gt_paths:
         cli.fail(f'no images in {gt_dir}')
     os.makedirs(lq_dir, exist_ok=True)
+    problem = resume_mismatch(args.input, 'generate_lq', {'scale': args.scale}, not args.overwrite)
+    if problem:
+        cli.fail(f'{problem} (or pass --overwrite to recompute every LQ file)')
     tasks = [(p, os.path.join(lq_dir, os.path.basename(p)), args.scale) for p in gt_paths]
     todo = [t for t in tasks if args.overwrite or not os.path.exists(t[1])]
     kept = len(tasks) - len(todo)
 
     try:
-        for _ in map_with_progress(_job, todo, args.num_workers, 'LQ'):
-            pass
+        problems = sorted(p for p in map_with_progress(_job, todo, args.num_workers, 'LQ') if p)
     except OSError as err:
         cli.fail(err)
-    print(f'wrote {len(todo)} LQ images to {lq_dir}'
+    print(f'wrote {len(todo) - len(problems)} LQ images to {lq_dir}'
           + (f'; kept {kept} existing ones (--overwrite recomputes them)' if kept else ''))
+    if problems:
+        cli.fail(f'{len(problems)} of {len(todo)} GT images could not be used (the others were '
+                 'written; fix these and rerun, which writes the missing LQ files only):\n  '
+                 + '\n  '.join(problems))
 
 
 if __name__ == '__main__':

@@ -2,7 +2,9 @@
 
 Source: SIDD_Medium_Srgb/Data/<scene>/*_GT_SRGB_*.PNG and the matching *_NOISY_SRGB_*.PNG.
 The defaults (100 patches of 512x512 per pair) give the usual 32,000 training patches from the
-320 pairs. GT and Noisy patches come from the same place; the bit depth is kept.
+320 pairs. GT and Noisy patches come from the same place; the bit depth is kept. Each patch
+is written atomically, and the positions depend only on --seed and the pair's index, so an
+interrupted run completed with --resume ends with exactly the files of an uninterrupted one.
 """
 import os
 import sys
@@ -11,6 +13,7 @@ from typing import List, Tuple
 import numpy as np
 
 from engine import cli
+from utils.durable import resume_mismatch
 from utils.image_io import read_image_raw, write_image
 from utils.parallel import map_with_progress
 
@@ -45,9 +48,19 @@ def find_pairs(src_dir: str) -> List[Tuple[str, str]]:
     return pairs
 
 
-def cut_pair(task: Tuple[int, str, str, str, int, int, int]) -> int:
-    """Write ``num_patches`` aligned random patches of pair ``index``; returns how many."""
-    index, gt_path, noisy_path, tar_dir, ps, num_patches, seed = task
+def patch_paths(tar_dir: str, index: int, j: int) -> Tuple[str, str]:
+    name = f'{index}_{j}.PNG'
+    return os.path.join(tar_dir, 'GT', name), os.path.join(tar_dir, 'Noisy', name)
+
+
+def cut_pair(task: Tuple[int, str, str, str, int, int, int, bool]) -> int:
+    """Write ``num_patches`` aligned random patches of pair ``index`` (with ``resume``, only
+    those not on disk yet); returns how many were written."""
+    index, gt_path, noisy_path, tar_dir, ps, num_patches, seed, resume = task
+    missing = [j for j in range(num_patches)
+               if not (resume and all(map(os.path.isfile, patch_paths(tar_dir, index, j))))]
+    if not missing:
+        return 0
     gt, noisy = read_image_raw(gt_path), read_image_raw(noisy_path)
     if gt.shape != noisy.shape:
         raise ValueError(f'{gt_path} {gt.shape[:2]} and {noisy_path} {noisy.shape[:2]} differ in size')
@@ -57,11 +70,12 @@ def cut_pair(task: Tuple[int, str, str, str, int, int, int]) -> int:
     rng = np.random.default_rng([seed, index])
     tops = rng.integers(0, h - ps + 1, size=num_patches)
     lefts = rng.integers(0, w - ps + 1, size=num_patches)
-    for j, (top, left) in enumerate(zip(tops, lefts)):
-        name = f'{index}_{j}.PNG'
-        write_image(os.path.join(tar_dir, 'GT', name), gt[top:top + ps, left:left + ps])
-        write_image(os.path.join(tar_dir, 'Noisy', name), noisy[top:top + ps, left:left + ps])
-    return num_patches
+    for j in missing:
+        top, left = tops[j], lefts[j]
+        gt_out, noisy_out = patch_paths(tar_dir, index, j)
+        write_image(gt_out, gt[top:top + ps, left:left + ps])
+        write_image(noisy_out, noisy[top:top + ps, left:left + ps])
+    return len(missing)
 
 
 def main(argv=None) -> None:
@@ -79,12 +93,19 @@ def main(argv=None) -> None:
     cli.add_bool_arg(parser, '--overwrite', default=False,
                      help='write into a non-empty --result_dir, replacing files of the same names '
                           '(nothing else is deleted)')
+    cli.add_bool_arg(parser, '--resume', default=False,
+                     help='complete an interrupted run into the same --result_dir with the same '
+                          'settings: write the missing patches only')
     args = parser.parse_args(argv)
     if not os.path.isdir(args.input):
         cli.fail(f'--input: source folder not found: {args.input}')
-    if os.path.isdir(args.result_dir) and os.listdir(args.result_dir) and not args.overwrite:
+    if args.resume and args.overwrite:
+        cli.fail('--resume keeps existing patches and --overwrite rewrites them: pass one')
+    if (os.path.isdir(args.result_dir) and os.listdir(args.result_dir) and not args.overwrite
+            and not args.resume):
         cli.fail(f'result folder {args.result_dir} is not empty; it is left untouched. '
-                 'Choose another --result_dir or pass --overwrite')
+                 'Complete an interrupted run with --resume, choose another --result_dir or pass '
+                 '--overwrite')
     try:
         pairs = find_pairs(args.input)
     except ValueError as err:
@@ -94,13 +115,18 @@ def main(argv=None) -> None:
 
     for sub in ('GT', 'Noisy'):
         os.makedirs(os.path.join(args.result_dir, sub), exist_ok=True)
-    tasks = [(i, gt, noisy, args.result_dir, args.ps, args.num_patches, args.seed)
+    problem = resume_mismatch(args.result_dir, 'generate_patches_sidd',
+                              {'input': os.path.abspath(args.input), 'ps': args.ps,
+                               'num_patches': args.num_patches, 'seed': args.seed}, args.resume)
+    if problem:
+        cli.fail(problem)
+    tasks = [(i, gt, noisy, args.result_dir, args.ps, args.num_patches, args.seed, args.resume)
              for i, (gt, noisy) in enumerate(pairs)]
     try:
         total = sum(map_with_progress(cut_pair, tasks, args.num_workers, 'pairs', unit='pair'))
     except (ValueError, OSError) as err:
         cli.fail(f'{err}\n(patches written so far are in {args.result_dir}; '
-                 'rerun with --overwrite after fixing the source)')
+                 'rerun with --resume after fixing the source)')
     print(f'wrote {total} patch pairs from {len(pairs)} image pairs to {args.result_dir}')
     written = {f'{i}_{j}.PNG' for i in range(len(pairs)) for j in range(args.num_patches)}
     others = sorted(set(os.listdir(os.path.join(args.result_dir, 'GT'))) - written)

@@ -13,6 +13,7 @@ process up before the first Paddle import.
 import argparse
 import os
 import sys
+import tempfile
 from typing import TYPE_CHECKING, Any, Dict, List, NoReturn, Optional, Sequence
 
 from config import SCHEMA, Config, load_config, paper_default
@@ -267,6 +268,16 @@ def check_new_outputs(paths: Sequence[str], overwrite: bool) -> None:
              'to replace them or choose another --result_dir')
 
 
+def check_writable_dir(path: str, flag: str) -> None:
+    """Create ``path`` and check that a file can be made in it, before any model is loaded."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        fail(f'{flag}: cannot write into {path} ({err.strerror or err}); expected a writable folder')
+
+
 def resolve_weights(weights: Optional[str], root: str = REPO_ROOT) -> str:
     """``--weights`` when given, else the first of DEFAULT_WEIGHTS present in ``root``; says
     which on one line. A missing file ends with where the official weights are published."""
@@ -300,6 +311,7 @@ def plan_image_job(args: argparse.Namespace) -> tuple:
     check_exists(args.gt_dir, '--gt_dir')
     check_new_outputs(planned_outputs(files, args.result_dir, args.output_format, args.save_comparison),
                       args.overwrite)
+    check_writable_dir(args.result_dir, '--result_dir')
     return files, options
 
 

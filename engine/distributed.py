@@ -13,6 +13,8 @@ import numpy as np
 import paddle
 import paddle.distributed as dist
 
+from utils.run_lock import LockedError, RunLock
+
 SHARED_FOLDER_TOKEN = '.every_rank_sees_this_folder'
 
 
@@ -70,6 +72,22 @@ def check_shared_folder(folder: str, rank: int, world_size: int) -> Optional[str
     return (f'ranks {blind} do not see the experiment folder {os.path.abspath(folder)} that rank 0 '
             'writes: multi-node training needs a file system shared by every node at the same '
             'path (set path.experiments_root to it)')
+
+
+def lock_experiment(folder: str, rank: int, world_size: int) -> Optional[RunLock]:
+    """Rank 0 takes the experiment folder's lock (utils/run_lock.py) and every rank learns the
+    outcome: all raise ``LockedError`` when another run holds it. Returns rank 0's lock."""
+    lock, refusal = None, ''
+    if rank == 0:
+        lock = RunLock(folder)
+        try:
+            lock.acquire()
+        except LockedError as err:
+            lock, refusal = None, str(err)
+    refusal = gather(refusal, world_size)[0]
+    if refusal:
+        raise LockedError(refusal)
+    return lock
 
 
 def seed_all(seed: int) -> None:

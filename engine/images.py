@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from engine.denoise import Backend, DenoiseOptions, denoise_array, equal_size_batches
 from engine.evaluate import score
+from utils.durable import DiskFullError
 from utils.image_io import ImageReadError, quantize, read_image, read_image_with_depth, write_image
 
 OUTPUT_FORMATS = ('lossless', 'same')
@@ -183,7 +184,12 @@ def denoise_files(backend: Backend, files: Sequence[str], result_dir: str,
         if timer:
             timer.stamp()
         for (name, image, depth), out in zip(batch, denoised):
-            write_image(os.path.join(result_dir, result_name(name, output_format)), out, depth)
+            try:
+                write_image(os.path.join(result_dir, result_name(name, output_format)), out, depth)
+            except DiskFullError as err:  # every later write would fail too: stop here
+                report.failures.append(f'{name}: {err}')
+                bar.close()
+                return report
             report.written += 1
             clean = None
             clean_path = gt_path(gt_dir, name)

@@ -18,6 +18,7 @@ read each step, and a non-finite loss is caught before any checkpoint could hold
 """
 import contextlib
 import math
+import multiprocessing
 import os
 import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -25,24 +26,28 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import paddle
 import paddle.distributed as dist
+from paddle.io.dataloader.collate import default_collate_fn
 from tqdm import tqdm
 
 from config import Config, experiment_dir, save_config, world_size_rule
 from dataloaders import create_dataset
 from dataloaders.sampler import ResumableBatchSampler
 from engine.denoise import DenoiseOptions, DygraphBackend
-from engine.distributed import (check_shared_folder, gather, init_process_group, rank_rng_state,
-                                restore_rank_rng_state, seed_all, world_and_rank)
+from engine.distributed import (check_shared_folder, gather, init_process_group, lock_experiment,
+                                rank_rng_state, restore_rank_rng_state, seed_all, world_and_rank)
 from engine.evaluate import EvalResult, evaluate_pairs
 from losses import InvDNLoss
 from networks import InvNet, build_invnet
-from utils.checkpoint import (CheckpointError, atomic_save, compare_state_dicts, describe_mismatch,
-                              load_weights, read_training_checkpoint, training_checkpoint)
+from utils.checkpoint import (LATEST, CheckpointError, atomic_save, compare_state_dicts,
+                              describe_mismatch, find_resumable, load_weights,
+                              read_training_checkpoint, save_training_checkpoint,
+                              training_checkpoint, with_integrity)
+from utils.durable import DiskFullError, remove_stale_temps
 from utils.device import on_gpu, select_device
 from utils.image_io import ImageReadError
 from utils.logging_utils import ScalarWriter, close_logger, plot_training_curves, setup_logger
+from utils.run_lock import LOCK_NAME, LockedError, RunLock, is_locked
 
-LATEST = 'model_latest.pdparams'
 BEST = 'model_best.pdparams'
 LOSS_TERMS = ('l_forw_fit', 'l_back_rec', 'l_grad_back', 'l_ssim_back')
 LOGGED = ('total',) + LOSS_TERMS
@@ -98,19 +103,30 @@ def configure_gpu(train_cfg: Config) -> None:
     paddle.base.core.set_cublas_switch(train_cfg.allow_tf32)
 
 
-def latest_checkpoint(cfg: Config) -> str:
-    """The checkpoint ``--resume`` continues: ``<experiment>/models/model_latest.pdparams``."""
-    path = os.path.join(experiment_dir(cfg), 'models', LATEST)
-    if not os.path.isfile(path):
-        raise TrainingError(f'--resume: no checkpoint at {path}; train without --resume, or '
-                            'name one with -o path.resume_state=PATH')
-    return path
+def find_checkpoint(cfg: Config) -> Tuple[str, Dict[str, Any], List[str]]:
+    """What ``--resume`` continues: the newest readable checkpoint of the experiment
+    (``model_latest.pdparams``, else the kept ``model_iter_<N>.pdparams``, newest first),
+    its content, and a warning per damaged newer file it passed over."""
+    models_dir = os.path.join(experiment_dir(cfg), 'models')
+    path, state, warnings = find_resumable(models_dir)
+    if path is None:
+        if warnings:
+            raise TrainingError(f'--resume: no readable checkpoint in {models_dir}:\n  '
+                                + '\n  '.join(warnings) + '\n  start a new run (-o name=NEW_NAME)')
+        raise TrainingError(f'--resume: no checkpoint at {os.path.join(models_dir, LATEST)}; train '
+                            'without --resume, or name one with -o path.resume_state=PATH')
+    return path, state, warnings
 
 
 def check_experiment_dir(cfg: Config, resuming: bool) -> str:
-    """The experiment folder. A non-empty one is reused only when resuming, never cleared."""
+    """The experiment folder. A non-empty one is reused only when resuming, never cleared;
+    one that a live run holds (its lock file) is refused either way."""
     folder = experiment_dir(cfg)
-    if not resuming and os.path.isdir(folder) and os.listdir(folder):
+    if is_locked(folder):
+        raise TrainingError(RunLock.refusal(folder))
+    contents = [name for name in os.listdir(folder) if name != LOCK_NAME] \
+        if os.path.isdir(folder) else []
+    if not resuming and contents:
         raise TrainingError(
             f'experiment folder {folder} already exists and is not empty. Continue that run '
             'with --resume, or start a new one with -o name=NEW_NAME (or another '
@@ -249,6 +265,42 @@ class MixedPrecision:
         self.scaler.update()
 
 
+class ReportingDataset(paddle.io.Dataset):
+    """The training set, passing the message of a sample that cannot be read to the main
+    process: Paddle replaces a worker's exception with a generic 'Blocking queue is killed'."""
+
+    def __init__(self, dataset: paddle.io.Dataset, errors: Any):
+        super().__init__()
+        self.dataset, self.errors = dataset, errors
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        try:
+            return self.dataset[index]
+        except (ImageReadError, ValueError, OSError) as err:
+            self.errors.put(str(err))
+            raise
+
+
+class InlineLoader:
+    """The batches of ``sampler`` read in the calling thread, collated as Paddle's loader
+    does: a sample that cannot be read raises here, with its message."""
+
+    def __init__(self, dataset: paddle.io.Dataset, sampler: Any):
+        self.dataset, self.sampler = dataset, sampler
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        for indices in self.sampler:
+            batch = default_collate_fn([self.dataset[i] for i in indices])
+            yield {key: paddle.to_tensor(value) if isinstance(value, np.ndarray) else value
+                   for key, value in batch.items()}
+
+
 class Trainer:
     """State of one training run; ``run()`` trains from the current iteration to ``niter``."""
 
@@ -256,9 +308,11 @@ class Trainer:
         self.cfg = cfg
         self.world_size, self.rank = world_and_rank()
         self.is_main = self.rank == 0
-        resume_path = cfg.path.resume_state or (latest_checkpoint(cfg) if resume else None)
-        self.exp_dir = check_experiment_dir(cfg, resuming=resume_path is not None)
+        resuming = bool(cfg.path.resume_state) or resume
+        self.exp_dir = check_experiment_dir(cfg, resuming=resuming)
         self.models_dir = os.path.join(self.exp_dir, 'models')
+        self.lock = None
+        self.sample_errors: Optional[Any] = None  # messages of unreadable samples from workers
         notes: List[str] = []
         try:
             select_device(cfg.device)
@@ -269,6 +323,34 @@ class Trainer:
             problem = check_shared_folder(self.exp_dir, self.rank, self.world_size)
             if problem:
                 raise TrainingError(problem)
+        try:
+            self.lock = lock_experiment(self.exp_dir, self.rank, self.world_size)
+        except LockedError as err:
+            raise TrainingError(str(err)) from None
+        try:
+            self._setup(cfg, resume, notes)
+        except BaseException:
+            self._release()
+            raise
+
+    def _setup(self, cfg: Config, resume: bool, notes: List[str]) -> None:
+        if self.lock is not None:
+            if self.lock.stale_owner:
+                notes.append(f'Took over the lock of a run that ended without releasing it '
+                             f'({self.lock.stale_owner})')
+            # The lock is held: temporary files here are a killed writer's, never a live one's.
+            removed = remove_stale_temps(self.models_dir)
+            if removed:
+                notes.append(f'Removed {len(removed)} unfinished temporary file(s) a killed '
+                             f'run left in {self.models_dir}: {removed}')
+        state, resume_path = None, cfg.path.resume_state
+        if resume_path:
+            state = self._read_checkpoint(resume_path)
+        elif resume:
+            resume_path, state, warnings = find_checkpoint(cfg)
+            notes += warnings
+            if warnings:
+                notes.append(f'WARNING: resuming from the older checkpoint {resume_path}')
         self.device = paddle.get_device()  # what runs, after the launcher's choice
         train_cfg, data_cfg, seed = cfg.train, cfg.datasets.train, cfg.train.manual_seed
         if self.world_size != train_cfg.world_size:
@@ -298,7 +380,6 @@ class Trainer:
         if self.rank:
             seed_all(seed + self.rank)
         self.model = paddle.DataParallel(self.net) if self.world_size > 1 else self.net
-        state = self._read_checkpoint(resume_path) if resume_path else None
         # A run keeps the optimiser kind it began with (checkpoints before multi-tensor: plain).
         self.multi_tensor = state['optimizer_kind'] == 'adam_multi_tensor' if state else True
         self.optimizer, self.scheduler = build_optimizer(train_cfg, self.model.parameters(),
@@ -318,9 +399,16 @@ class Trainer:
         self.sampler = ResumableBatchSampler(
             self.train_set, data_cfg.batch_size, train_cfg.niter, start_iter=self.iteration,
             seed=seed, num_replicas=self.world_size, rank=self.rank, shuffle=data_cfg.use_shuffle)
-        self.loader = paddle.io.DataLoader(self.train_set, batch_sampler=self.sampler,
-                                           num_workers=data_cfg.n_workers,
-                                           use_shared_memory=data_cfg.use_shared_memory)
+        if data_cfg.n_workers > 0:
+            self.sample_errors = multiprocessing.SimpleQueue()
+            self.loader = paddle.io.DataLoader(ReportingDataset(self.train_set, self.sample_errors),
+                                               batch_sampler=self.sampler,
+                                               num_workers=data_cfg.n_workers,
+                                               use_shared_memory=data_cfg.use_shared_memory)
+        else:
+            # Paddle's loader without workers reads in a thread whose exception is lost while
+            # the main thread waits for a batch forever: read in the main thread instead.
+            self.loader = InlineLoader(self.train_set, self.sampler)
         if self.is_main:
             self._open_logs(resume_path, notes)
 
@@ -393,10 +481,21 @@ class Trainer:
             f'VisualDL {"on" if self.writer.enabled else "off (pip install visualdl)"}')
 
     def close(self) -> None:
-        if self.is_main:
-            self.writer.close()
-            close_logger(self.logger)
-            close_logger(self.val_logger)
+        try:
+            if self.is_main:
+                self.writer.close()
+                close_logger(self.logger)
+                close_logger(self.val_logger)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self.sample_errors is not None:
+            self.sample_errors.close()
+            self.sample_errors = None
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def checkpoint(self, rng_states: List[Dict[str, Any]]) -> Dict[str, Any]:
         return training_checkpoint(self.net.state_dict(), self.optimizer.state_dict(),
@@ -471,12 +570,28 @@ class Trainer:
             except StopIteration:
                 return
             except (RuntimeError, SystemError) as err:
-                raise TrainingError(
-                    f'the data loader failed: {err}. If its workers ran out of shared memory '
-                    '(/dev/shm; 64 MB by default in Docker), give the container more '
-                    '(docker run --shm-size=1g), or set datasets.train.use_shared_memory=false '
-                    'or fewer datasets.train.n_workers') from err
+                raise self._loader_error(err) from None
+            except (ImageReadError, ValueError, OSError) as err:  # no workers: raised here
+                raise self._sample_error(str(err)) from None
             yield batch
+
+    def _sample_error(self, message: str) -> TrainingError:
+        return TrainingError(f'a training sample cannot be used at iteration {self.iteration + 1}: '
+                             f'{message}. Fix or remove the file, then continue with --resume')
+
+    def _loader_error(self, err: BaseException) -> TrainingError:
+        """A failed or dead loader worker as one error. Paddle notices a dead worker at once
+        (its SIGCHLD handler raises SystemError in the main thread, wherever it is) or ends the
+        batch queue with one: the run stops instead of waiting for a batch forever."""
+        if self.sample_errors is not None and not self.sample_errors.empty():
+            return self._sample_error(self.sample_errors.get())
+        return TrainingError(
+            f'the data loader failed at iteration {self.iteration + 1}: '
+            f'{" ".join(str(err).split())[:300]}. A worker died (killed, e.g. by the '
+            'out-of-memory killer) or its workers ran out of shared memory '
+            '(/dev/shm; 64 MB by default in Docker): give the container more '
+            '(docker run --shm-size=1g), or set datasets.train.use_shared_memory=false '
+            'or fewer datasets.train.n_workers. Continue with --resume')
 
     def run(self) -> None:
         cfg, print_freq = self.cfg, self.cfg.logger.print_freq
@@ -512,6 +627,10 @@ class Trainer:
                     window = {key: [] for key in LOGGED + COSTS}
                 self._validate_and_save()
                 iteration_start = time.perf_counter()  # costs count training only
+        except SystemError as err:
+            if 'DataLoader' not in str(err):
+                raise
+            raise self._loader_error(err) from None
         finally:
             bar.close()
         if self.is_main:
@@ -577,13 +696,23 @@ class Trainer:
             self.logger.info('Validation: ' + message)
             self.writer.add_scalars({'val/psnr': result.psnr, 'val/ssim': result.ssim}, it)
             if improved:
-                atomic_save(self.checkpoint(rng_states), os.path.join(self.models_dir, BEST))
+                self._write(lambda: atomic_save(with_integrity(self.checkpoint(rng_states)),
+                                                os.path.join(self.models_dir, BEST)))
             plot_training_curves(os.path.join(self.exp_dir, 'training_curves.png'),
                                  self.history['loss'], self.history['val_psnr'])
         if save_now:
-            path = os.path.join(self.models_dir, LATEST)
-            atomic_save(self.checkpoint(rng_states), path)
+            path = self._write(lambda: save_training_checkpoint(
+                self.checkpoint(rng_states), self.models_dir, self.cfg.logger.keep_checkpoints))
             self.logger.info(f'Saved {path} at iteration {it}{ranks_note}')
+
+    def _write(self, save: Any) -> Any:
+        """Run ``save``; a full disk stops training with one message (the earlier checkpoints
+        are intact: utils/durable.py)."""
+        try:
+            return save()
+        except DiskFullError as err:
+            raise TrainingError(f'{err}. Training stopped at iteration {self.iteration}; after '
+                                'freeing space continue with --resume') from None
 
 
 def train(cfg: Config, resume: bool = False) -> None:
@@ -597,5 +726,8 @@ def train(cfg: Config, resume: bool = False) -> None:
         trainer = Trainer(cfg, resume)
         try:
             trainer.run()
+        except DiskFullError as err:  # a log line or plot: checkpoints are handled in _write
+            raise TrainingError(f'{err}. Training stopped at iteration {trainer.iteration}; '
+                                'after freeing space continue with --resume') from None
         finally:
             trainer.close()

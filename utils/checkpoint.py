@@ -4,14 +4,24 @@ A weights file holds a bare state dict (official weights converted by
 tools/convert_torch_weights.py, earlier Paddle reproductions) or a training checkpoint,
 a dict with the weights under ``state_dict`` and the keys of ``training_checkpoint``.
 Prefixes added by data-parallel wrappers (``module.``, ``_layers.``) are removed.
-Files are written atomically (``atomic_save``).
+
+Files are written atomically and durably (``atomic_save``, utils/durable.py). A training
+checkpoint also holds a SHA-256 of its numbers (``integrity``), so that a file truncated or
+altered on disk is refused at load with its name and what is wrong (``paddle.load`` itself
+accepts a flipped byte inside a tensor). Training keeps the last ``logger.keep_checkpoints``
+checkpoints as ``model_iter_<N>.pdparams`` with ``model_latest.pdparams`` a hard link to the
+newest; ``find_resumable`` walks them newest first, past unreadable ones.
 """
+import hashlib
 import os
-import tempfile
-from typing import Any, Dict, List, Mapping, Tuple
+import re
+import struct
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import paddle
+
+from utils.durable import atomic_link, atomic_path
 
 WRAPPER_PREFIXES = ('module.', '_layers.')
 OFFICIAL_WEIGHTS = 'https://github.com/Yang-Liu1082/InvDN/tree/main/pretrained'
@@ -23,6 +33,11 @@ HOW_TO_GET_WEIGHTS = (
 # What a training checkpoint holds besides ``best_psnr`` and ``history``.
 TRAINING_KEYS = ('state_dict', 'optimizer', 'lr_scheduler', 'iter', 'rng_states', 'config')
 NETWORK_KEYS = ('in_nc', 'out_nc', 'block_num', 'scale')
+LATEST = 'model_latest.pdparams'
+ITER_PATTERN = re.compile(r'^model_iter_(\d+)\.pdparams$')
+# The entries the checksum covers: everything numeric a resumed run continues from (the RNG
+# states hold Paddle generator objects whose pickled form is not canonical).
+DIGEST_KEYS = ('state_dict', 'optimizer', 'lr_scheduler', 'iter', 'best_psnr', 'history')
 
 
 class WeightsError(ValueError):
@@ -53,11 +68,26 @@ def extract_state_dict(obj: Any, source: str) -> Dict[str, Any]:
     return strip_wrapper_prefixes(obj)
 
 
+def _paddle_load(path: str) -> Any:
+    """``paddle.load``, its failures on a damaged file as one ``ValueError`` naming the file."""
+    size = os.path.getsize(path)
+    if size == 0:
+        raise ValueError(f'{path} is empty (0 bytes): truncated, e.g. by a full disk or a crash')
+    try:
+        return paddle.load(path)
+    except Exception as err:  # noqa: BLE001 -- unpickling damaged bytes raises arbitrary types
+        raise ValueError(f'{path} ({size} bytes) cannot be read as a Paddle checkpoint: truncated '
+                         f'or corrupted ({type(err).__name__}: {str(err)[:120]})') from None
+
+
 def load_weights_file(path: str) -> Any:
     """The content of a .pdparams file (bare state dict or training checkpoint)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f'weights file not found: {path}. {HOW_TO_GET_WEIGHTS}')
-    return paddle.load(path)
+    try:
+        return _paddle_load(path)
+    except ValueError as err:
+        raise WeightsError(str(err)) from None
 
 
 def compare_state_dicts(expected: Mapping[str, Any], given: Mapping[str, Any]
@@ -118,17 +148,66 @@ def training_checkpoint(state_dict: Mapping[str, Any], optimizer: Mapping[str, A
             'rng_states': rng_states, 'config': config, 'history': history}
 
 
+def with_integrity(checkpoint: Dict[str, Any]) -> Dict[str, Any]:
+    """``checkpoint`` with its SHA-256 (checked by ``read_training_checkpoint``)."""
+    return dict(checkpoint, integrity=checkpoint_digest(checkpoint))
+
+
+def _feed(digest: Any, obj: Any) -> None:
+    """Hash ``obj`` canonically: the same numbers give the same digest before saving (Paddle
+    tensors, NumPy arrays, tuples) and after loading (tensors, lists)."""
+    if isinstance(obj, Mapping):
+        digest.update(b'{%d' % len(obj))
+        for key in sorted(obj, key=str):
+            digest.update(str(key).encode() + b':')
+            _feed(digest, obj[key])
+    elif isinstance(obj, (list, tuple)):
+        digest.update(b'[%d' % len(obj))
+        for item in obj:
+            _feed(digest, item)
+    elif isinstance(obj, (paddle.Tensor, np.ndarray)):
+        array = np.ascontiguousarray(np.asarray(obj))
+        digest.update(f'{array.dtype.str}{array.shape}'.encode())
+        digest.update(array.tobytes())
+    elif isinstance(obj, float):
+        digest.update(b'f' + struct.pack('<d', obj))
+    else:
+        digest.update(repr(obj).encode())
+
+
+def checkpoint_digest(checkpoint: Mapping[str, Any]) -> str:
+    """SHA-256 of the checkpoint's ``DIGEST_KEYS`` entries."""
+    digest = hashlib.sha256()
+    for key in DIGEST_KEYS:
+        digest.update(key.encode())
+        _feed(digest, checkpoint.get(key))
+    return digest.hexdigest()
+
+
 def read_training_checkpoint(path: str) -> Dict[str, Any]:
-    """A training checkpoint written by ``training_checkpoint``, with its weights unwrapped."""
+    """A training checkpoint written by ``training_checkpoint``, with its weights unwrapped.
+
+    A truncated, corrupted or foreign file is a ``CheckpointError`` naming it and the fault.
+    """
     if not os.path.isfile(path):
         raise CheckpointError(f'checkpoint not found: {path}')
-    state = paddle.load(path)
+    try:
+        state = _paddle_load(path)
+    except ValueError as err:
+        raise CheckpointError(str(err)) from None
     absent = [key for key in TRAINING_KEYS if not isinstance(state, Mapping) or key not in state]
     if absent:
         raise CheckpointError(f'{path} is not a training checkpoint (no {absent}); to start '
                               'from its weights use -o path.pretrain_model_G=PATH instead')
+    expected = state.get('integrity')
+    if expected is not None and checkpoint_digest(state) != expected:
+        raise CheckpointError(f'{path} is corrupted: its content does not match the SHA-256 '
+                              'recorded when it was written (altered on disk)')
     state = dict(state)
-    state['state_dict'] = extract_state_dict(state, path)
+    try:
+        state['state_dict'] = extract_state_dict(state, path)
+    except WeightsError as err:
+        raise CheckpointError(str(err)) from None
     state.setdefault('best_psnr', float('-inf'))
     state.setdefault('history', None)
     state.setdefault('optimizer_kind', 'adam')  # written before multi-tensor Adam
@@ -136,18 +215,50 @@ def read_training_checkpoint(path: str) -> Dict[str, Any]:
 
 
 def atomic_save(obj: Any, path: str) -> None:
-    """``paddle.save`` to a temporary file beside ``path``, then rename over it.
+    """``paddle.save`` to a temporary file beside ``path``, flushed, then renamed over it
+    (utils/durable.py): a crash, power cut or full disk leaves the previous file intact."""
+    with atomic_path(path) as tmp:
+        paddle.save(obj, tmp)
 
-    A crash while writing leaves the previous file intact.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp',
-                                    dir=folder)
-    os.close(fd)
-    try:
-        paddle.save(obj, tmp_path)
-        os.replace(tmp_path, path)
-    finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
+
+def iteration_checkpoints(models_dir: str) -> List[Tuple[int, str]]:
+    """(iteration, path) of the ``model_iter_<N>.pdparams`` files, oldest first."""
+    if not os.path.isdir(models_dir):
+        return []
+    found = [(int(m.group(1)), os.path.join(models_dir, name)) for name in os.listdir(models_dir)
+             for m in [ITER_PATTERN.match(name)] if m]
+    return sorted(found)
+
+
+def save_training_checkpoint(checkpoint: Dict[str, Any], models_dir: str, keep: int) -> str:
+    """Write ``model_iter_<iter>.pdparams`` (with its checksum), point ``model_latest.pdparams``
+    at it, and remove the oldest iteration checkpoints beyond ``keep`` (0 keeps all).
+    Returns the path of the latest checkpoint."""
+    path = os.path.join(models_dir, f'model_iter_{int(checkpoint["iter"]):08d}.pdparams')
+    atomic_save(with_integrity(checkpoint), path)
+    latest = os.path.join(models_dir, LATEST)
+    atomic_link(path, latest)
+    if keep > 0:
+        for _, old in iteration_checkpoints(models_dir)[:-keep]:
+            os.remove(old)
+    return latest
+
+
+def find_resumable(models_dir: str) -> Tuple[Optional[str], Optional[Dict[str, Any]], List[str]]:
+    """The newest readable checkpoint in ``models_dir``: (path, content, one warning per
+    newer file that could not be read); (None, None, warnings) when none can be read."""
+    candidates = [os.path.join(models_dir, LATEST)]
+    candidates += [path for _, path in reversed(iteration_checkpoints(models_dir))]
+    warnings: List[str] = []
+    tried: List[str] = []
+    for path in candidates:
+        if not os.path.isfile(path):
+            continue
+        if any(os.path.samefile(path, done) for done in tried):
+            continue  # model_latest is a hard link to the newest iteration file
+        tried.append(path)
+        try:
+            return path, read_training_checkpoint(path), warnings
+        except CheckpointError as err:
+            warnings.append(f'WARNING: skipped {err}')
+    return None, None, warnings

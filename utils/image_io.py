@@ -10,6 +10,8 @@ from typing import List, Tuple
 import cv2
 import numpy as np
 
+from utils.durable import atomic_write_bytes
+
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
 
 
@@ -75,16 +77,16 @@ def quantize(img: np.ndarray, bit_depth: int = 8) -> np.ndarray:
 
 
 def write_image(path: str, img: np.ndarray, bit_depth: int = 8) -> None:
-    """Write an RGB image: float in [0, 1] (quantised to ``bit_depth``) or uint8/uint16 as is."""
+    """Write an RGB image: float in [0, 1] (quantised to ``bit_depth``) or uint8/uint16 as is.
+
+    Atomically (utils/durable.py): a killed or failed write never leaves a partial image under
+    ``path``; a full disk raises ``DiskFullError`` naming ``path``."""
     if img.dtype not in (np.uint8, np.uint16):
         img = quantize(img, bit_depth)
     if img.ndim == 3 and img.shape[2] == 3:
         img = img[:, :, ::-1]
-    folder = os.path.dirname(path)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
     ext = os.path.splitext(path)[1] or '.png'
     ok, encoded = cv2.imencode(ext, np.ascontiguousarray(img))
     if not ok:
         raise IOError(f'cannot encode image for {path}')
-    encoded.tofile(path)
+    atomic_write_bytes(path, encoded.tobytes())

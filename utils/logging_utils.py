@@ -5,10 +5,12 @@ bar. VisualDL and matplotlib are imported only when used.
 """
 import logging
 import os
-import tempfile
+import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from tqdm import tqdm
+
+from utils.durable import atomic_path, disk_full_error
 
 LOG_FORMAT = '%(asctime)s %(levelname)s: %(message)s'
 DATE_FORMAT = '%y-%m-%d %H:%M:%S'
@@ -22,6 +24,19 @@ class TqdmHandler(logging.Handler):
             tqdm.write(self.format(record))
         except Exception:  # logging must never crash training
             self.handleError(record)
+
+
+class LogFileHandler(logging.FileHandler):
+    """A log file whose full disk stops the run with ``DiskFullError`` naming the file
+    (``logging`` would print a traceback per line and go on without a log)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        err = sys.exc_info()[1]
+        if isinstance(err, OSError):
+            full = disk_full_error(self.baseFilename, err)
+            if full is not err:
+                raise full from None
+        super().handleError(record)
 
 
 def setup_logger(name: str, log_file: Optional[str] = None, screen: bool = True,
@@ -38,7 +53,7 @@ def setup_logger(name: str, log_file: Optional[str] = None, screen: bool = True,
     handlers: List[logging.Handler] = []
     if log_file is not None:
         os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
-        handlers.append(logging.FileHandler(log_file, mode='a', encoding='utf-8'))
+        handlers.append(LogFileHandler(log_file, mode='a', encoding='utf-8'))
     if screen:
         handlers.append(TqdmHandler())
     for handler in handlers:
@@ -49,7 +64,10 @@ def setup_logger(name: str, log_file: Optional[str] = None, screen: bool = True,
 
 def close_logger(logger: logging.Logger) -> None:
     for handler in list(logger.handlers):
-        handler.close()
+        try:
+            handler.close()
+        except OSError:  # a full disk, already reported by the failed log line
+            pass
         logger.removeHandler(handler)
 
 
@@ -110,12 +128,5 @@ def plot_training_curves(path: str, losses: Dict[str, Curve], val_psnr: Curve) -
         axes.grid(True, alpha=0.3)
     figure.tight_layout()
 
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp_path = tempfile.mkstemp(prefix='.curves.', suffix='.png', dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp_path:
         figure.savefig(tmp_path, format='png')
-        os.replace(tmp_path, path)
-    finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)

@@ -318,6 +318,7 @@ class Trainer:
             select_device(cfg.device)
         except (RuntimeError, ValueError) as err:
             raise TrainingError(str(err)) from None
+        self.amp = MixedPrecision(cfg.train.amp)  # refused before anything is written
         if self.world_size > 1:
             init_process_group('cpu' if not on_gpu() else 'gpu')
             problem = check_shared_folder(self.exp_dir, self.rank, self.world_size)
@@ -385,7 +386,6 @@ class Trainer:
         self.optimizer, self.scheduler = build_optimizer(train_cfg, self.model.parameters(),
                                                          self.multi_tensor)
         self.loss_fn = InvDNLoss.from_config(train_cfg)
-        self.amp = MixedPrecision(train_cfg.amp)
         self.model, self.optimizer = self.amp.decorate(self.model, self.optimizer)
 
         self.iteration, self.best_psnr = 0, -math.inf

@@ -1,7 +1,8 @@
-"""Denoise images with Paddle Inference and the program written by export_model.py.
+"""Denoise images with the model written by export_model.py: Paddle Inference, or with
+--backend onnxruntime / openvino the ONNX model of export_model.py --format onnx.
 
 The same routine as predict.py (padding, per-image seeded z, self-ensemble, Monte-Carlo
-samples, tiling) with the exported program as its back end, so both scripts give the
+samples, tiling) with the exported model as its back end, so both scripts give the
 same images for the same weights and seed. On CPU the predictor runs through oneDNN.
 With clean images the PSNR per image is printed and saved with reprod_log; --benchmark
 reports preprocess / inference / postprocess times in auto_log's layout.
@@ -21,9 +22,10 @@ def parse_args(argv=None):
     cli.add_io_args(parser, result_dir='results/infer', demo_input=True)
     cli.add_image_output_args(parser)
     cli.add_device_args(parser)
+    cli.add_backend_args(parser, exported=True)
     parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
-                        help='bf16 runs the convolutions in bf16 through oneDNN on CPUs with '
-                             'AVX512-BF16/AMX')
+                        help='bf16 (paddle-inference, openvino) runs the convolutions in bf16 on '
+                             'CPUs with AVX512-BF16/AMX')
     parser.add_argument('--cpu_threads', '--cpu-threads', dest='cpu_threads', type=cli.positive_int,
                         default=None, help='CPU math threads (None: all available cores)')
     cli.add_denoise_args(parser, self_ensemble=False)
@@ -41,18 +43,16 @@ def main(argv=None) -> None:
     import numpy as np
 
     from engine.images import StageTimer, denoise_files
-    from engine.inference import PaddleInferenceBackend, find_model_files
     from utils.device import select_device
 
     files, options = cli.plan_image_job(args)
     try:
-        find_model_files(args.model_dir)
         use_gpu = select_device(cli.device_from_args(args)) == 'gpu'
-        backend = PaddleInferenceBackend(args.model_dir, use_gpu=use_gpu, precision=args.precision,
-                                         cpu_threads=args.cpu_threads)
-    except (OSError, ValueError, RuntimeError) as err:  # incl. InferenceModelError
+    except (OSError, ValueError, RuntimeError) as err:
         cli.fail(err)
-    timer = StageTimer({'model_name': 'InvDN', 'model_dir': args.model_dir,
+    backend = cli.open_exported_backend_or_fail(args.backend, args.model_dir, use_gpu, args.precision,
+                                                args.cpu_threads)
+    timer = StageTimer({'model_name': 'InvDN', 'model_dir': args.model_dir, 'backend': backend.name,
                         'device': 'gpu' if use_gpu else 'cpu', 'precision': args.precision,
                         'cpu_threads': args.cpu_threads or 'all cores',
                         'batch_size': args.batch_size, 'mc_samples': args.mc_samples,

@@ -12,7 +12,7 @@ from typing import Any, Dict
 
 CONTRACT_FILE = 'model_contract.json'
 # What runs the network for the denoise routine (engine/backends.py), and in which precision.
-BACKENDS = ('auto', 'dygraph', 'paddle-inference')
+BACKENDS = ('auto', 'dygraph', 'paddle-inference', 'onnxruntime', 'openvino')
 PRECISIONS = ('fp32', 'bf16')
 
 

@@ -141,7 +141,7 @@ def check_and_repair(model: Any, program_file: str) -> Tuple[Dict[str, int], Dic
             node.attribute.append(helper.make_attribute('alpha', slope))
     checked['LeakyRelu.alpha'] = len(activations)
     if wrong:
-        repairs['LeakyRelu.alpha (paddle2onnx wrote ~0 for negative_slope)'] = wrong
+        repairs['LeakyRelu.alpha (paddle2onnx does not carry negative_slope over)'] = wrong
 
     for transpose, op_type in ((False, 'Conv'), (True, 'ConvTranspose')):
         expected = _paddle_conv_signatures(ops, transpose)

@@ -89,7 +89,6 @@ def main(argv=None) -> Dict[str, object]:
                     'forward_x8': DenoiseOptions(self_ensemble=True, seed=args.seed),
                     'mc_16': DenoiseOptions(mc_samples=16, seed=args.seed),
                     'multi_forward_x8': DenoiseOptions(self_ensemble=True, mc_samples=16, seed=args.seed)}
-        settings['one_z'] = DenoiseOptions(seed=args.seed)
         outputs = {}
         for name, options in settings.items():
             if name not in args.settings and name != 'one_z':

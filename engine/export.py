@@ -100,6 +100,9 @@ for _runtime in ('Paddle Inference', 'ONNX Runtime', 'OpenVINO fp32'):
     LIMITS[f'{_runtime}, random input'] = (RELATIVE_LIMIT, 'relative')
     LIMITS[f'{_runtime}, real block'] = (GREY_LEVEL_LIMIT, 'grey levels')
 LIMITS['paddle.jit.load, random input'] = (RELATIVE_LIMIT, 'relative')
+# The checks of export_program; export_onnx adds the ONNX Runtime (and OpenVINO) ones.
+PROGRAM_CHECKS = ('paddle.jit.load, random input', 'Paddle Inference, random input',
+                  'Paddle Inference, real block')
 
 
 def _refuse_failed(diffs: Dict[str, float], target: str) -> None:

@@ -97,9 +97,10 @@ def _paddle_conv_signatures(ops: List[Tuple[str, Dict[str, Any]]], transpose: bo
     signatures: Counter = Counter()
     for name, attrs in ops:
         if name in names:
-            pad_h, pad_w = attrs['paddings'][:2] if len(attrs['paddings']) == 2 else attrs['paddings'][::2]
-            signatures[_conv_signature(attrs['strides'], [pad_h, pad_w, pad_h, pad_w],
-                                       attrs['dilations'], attrs['groups'])] += 1
+            pads = attrs['paddings']
+            # Paddle: [h, w] or [top, bottom, left, right]; ONNX: [top, left, bottom, right].
+            pads = pads * 2 if len(pads) == 2 else [pads[0], pads[2], pads[1], pads[3]]
+            signatures[_conv_signature(attrs['strides'], pads, attrs['dilations'], attrs['groups'])] += 1
     return signatures
 
 

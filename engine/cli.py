@@ -180,7 +180,9 @@ def add_backend_args(parser: argparse.ArgumentParser, exported: bool = False) ->
                                                            'model directly') +
                              '; auto: the fastest installed for the device (CPU: openvino, '
                              'onnxruntime, paddle-inference in that order; GPU: '
-                             + ('paddle-inference' if exported else 'dygraph') + '), printed')
+                             + ('paddle-inference' if exported else 'dygraph') + ')'
+                             + (', the ONNX ones only when the folder has model.onnx' if exported else '')
+                             + '; the choice is printed')
     if not exported:
         parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
                             help='bf16: OpenVINO (inference precision hint) or Paddle Inference on '

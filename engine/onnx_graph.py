@@ -1,11 +1,11 @@
 """The exported Paddle program as an ONNX graph: paddle2onnx, then the attributes it gets wrong.
 
-paddle2onnx 2.1.0 converts InvDN's PIR program (model.json) without an error, but writes
-every LeakyRelu with ``alpha`` ~1e-43 (a denormal float) instead of the program's
-``negative_slope`` 0.2: PIR stores that attribute as a 64-bit float (``0.a_f64`` in
-model.json) and the converter does not read it as such. The residual blocks' activations
-then pass negative values almost unscaled and ONNX Runtime's output differs from Paddle's
-by several grey levels on a trained model. ``convert_program`` therefore reads the
+paddle2onnx 2.1.0 converts InvDN's PIR program (model.json) without an error, but every
+LeakyRelu of the graph gets an uninitialised ``alpha`` instead of the program's
+``negative_slope`` 0.2 (values seen: 2.5e-43, NaN). PIR stores that attribute as a 64-bit
+float (``0.a_f64`` in model.json); most likely the converter looks for a 32-bit one. The
+residual blocks' activations then pass negative values almost unscaled (or NaN) and ONNX
+Runtime's output is wrong by many grey levels. ``convert_program`` therefore reads the
 attributes that matter from the Paddle program itself and compares them with the graph:
 - ``leaky_relu.negative_slope`` -> ``LeakyRelu.alpha``, node by node in program order:
   repaired in the graph (onnx.helper) when they differ;

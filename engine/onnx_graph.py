@@ -2,10 +2,11 @@
 
 paddle2onnx 2.1.0 converts InvDN's PIR program (model.json) without an error, but every
 LeakyRelu of the graph gets an uninitialised ``alpha`` instead of the program's
-``negative_slope`` 0.2 (values seen: 2.5e-43, NaN). PIR stores that attribute as a 64-bit
+``negative_slope`` 0.2 (values seen across the 192 nodes of one conversion: 0, 1.4e-45,
+2.5e-43, 1.7e19, 7.8e31, NaN; they change from run to run). PIR stores that attribute as a 64-bit
 float (``0.a_f64`` in model.json); most likely the converter looks for a 32-bit one. The
-residual blocks' activations then pass negative values almost unscaled (or NaN) and ONNX
-Runtime's output is wrong by many grey levels. ``convert_program`` therefore reads the
+converted demo model's ONNX Runtime output is NaN everywhere on the real block of docs/demo
+(three conversions); the issue saw outputs off by up to 7 on other weights. ``convert_program`` therefore reads the
 attributes that matter from the Paddle program itself and compares them with the graph:
 - ``leaky_relu.negative_slope`` -> ``LeakyRelu.alpha``, node by node in program order:
   repaired in the graph (onnx.helper) when they differ;

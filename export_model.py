@@ -5,9 +5,11 @@ variant with inputs ``noisy [N, 3, H, W]`` (float32 in [0, 1], H and W multiples
 and ``z [K*N, 45, H/4, W/4]`` (standard normal times the Gaussian scale; K draws per
 image), dynamic N, K, H and W. The saved program is loaded back and compared with the
 dynamic model before DIR/model_contract.json, which describes the inputs and outputs, is
-written (engine/export.py).
+written (engine/export.py). With --format onnx, DIR/model.onnx is written beside it
+(paddle2onnx, attributes checked against the program and repaired, then verified with ONNX
+Runtime and, when installed, OpenVINO; pip install -r requirements-deploy.txt).
 
-  python export_model.py --weights W --save_inference_dir DIR
+  python export_model.py --weights W --save_inference_dir DIR [--format onnx]
 """
 from engine import cli
 
@@ -23,6 +25,9 @@ def parse_args(argv=None):
                         metavar=('H', 'W'),
                         help='height and width of the random sample that checks the export '
                              '(multiples of 4; a real SIDD block of docs/demo is checked too)')
+    parser.add_argument('--format', choices=('paddle', 'onnx'), default='paddle',
+                        help='paddle: the program for Paddle Inference; onnx: also DIR/model.onnx '
+                             'for ONNX Runtime / OpenVINO (infer.py --backend)')
     cli.add_bool_arg(parser, '--overwrite', default=False, help='replace an existing export in the folder')
     return parser.parse_args(argv)
 
@@ -31,7 +36,7 @@ def main(argv=None) -> dict:
     """Export; returns the max abs difference of each check."""
     args = parse_args(argv)
     cli.prepare_process(args.verbose)
-    from engine.export import ExportError, export_program, exported_files
+    from engine.export import ExportError, export_onnx, export_program, exported_files
     from utils.device import on_gpu
 
     existing = exported_files(args.save_inference_dir)
@@ -43,15 +48,25 @@ def main(argv=None) -> dict:
     try:
         report = export_program(model, args.save_inference_dir, tuple(args.check_size), args.weights,
                                 use_gpu=on_gpu())
-    except (ExportError, OSError, ValueError) as err:
+        differences = dict(report.differences)
+        if args.format == 'onnx':
+            onnx_report = export_onnx(report)
+            differences.update(onnx_report.differences)
+    except (ExportError, ImportError, OSError, ValueError, RuntimeError) as err:
         cli.fail(err)
     from engine.export import LIMITS
 
-    for name, diff in report.differences.items():
+    for name, diff in differences.items():
         limit, unit = LIMITS[name]
         print(f'{name} vs dynamic model: {diff:.3g} {unit} (limit {limit:g})')
+    if args.format == 'onnx':
+        checked = ', '.join(f'{name} ({count})' for name, count in onnx_report.checked.items())
+        print(f'ONNX attributes checked against the program: {checked}')
+        for what, count in onnx_report.repairs.items():
+            print(f'repaired in the ONNX graph: {what}, {count} node(s)')
+        print(f'wrote {onnx_report.path}')
     print(f'exported to {args.save_inference_dir} with {report.contract_path}')
-    return report.differences
+    return differences
 
 
 if __name__ == '__main__':

@@ -1,8 +1,9 @@
-"""Denoise images with Paddle Inference and the program written by export_model.py.
+"""Denoise images with the model written by export_model.py: Paddle Inference, or with
+--backend onnxruntime / openvino the ONNX model of export_model.py --format onnx.
 
 The same routine as predict.py (padding, per-image seeded z, self-ensemble, Monte-Carlo
-samples, tiling) with the exported program as its back end, so both scripts give the
-same images for the same weights and seed. On CPU the predictor runs through oneDNN
+samples, tiling) with the exported model as its back end, so both scripts give the
+same images for the same weights and seed. Paddle Inference runs on CPU through oneDNN
 (--enable_mkldnn False: Paddle's native kernels), in bf16 on CPUs that have it; on GPU in
 fp32 or fp16, optionally through TensorRT. With clean images the PSNR per image is printed
 and saved with reprod_log; --benchmark prints the report of Paddle's auto_log (environment,
@@ -23,9 +24,10 @@ def parse_args(argv=None):
     cli.add_io_args(parser, result_dir='results/infer', demo_input=True)
     cli.add_image_output_args(parser)
     cli.add_device_args(parser)
+    cli.add_backend_args(parser, exported=True)
     parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
-                        help='bf16 runs the convolutions in bf16 through oneDNN on CPUs with '
-                             'AVX512-BF16/AMX; fp16 is for the GPU')
+                        help='bf16 (paddle-inference, openvino) runs the convolutions in bf16 on '
+                             'CPUs with AVX512-BF16/AMX; fp16 (paddle-inference) is for the GPU')
     parser.add_argument('--cpu_threads', '--cpu-threads', dest='cpu_threads', type=cli.positive_int,
                         default=None, help='CPU math threads (None: all available cores)')
     cli.add_bool_arg(parser, '--enable_mkldnn', '--enable-mkldnn', default=True,
@@ -48,7 +50,7 @@ def main(argv=None) -> None:
     import numpy as np
 
     from engine.images import StageTimer, denoise_files
-    from engine.inference import PaddleInferenceBackend, find_model_files
+    from engine.inference import find_model_files
     from utils.cpu_speed import available_cpu_cores
     from utils.device import gpu_available, select_device
 
@@ -63,17 +65,18 @@ def main(argv=None) -> None:
     try:
         find_model_files(args.model_dir)
         use_gpu = select_device(device) == 'gpu'
-        backend = PaddleInferenceBackend(args.model_dir, use_gpu=use_gpu, precision=args.precision,
-                                         cpu_threads=args.cpu_threads,
-                                         enable_mkldnn=args.enable_mkldnn,
-                                         use_tensorrt=args.use_tensorrt,
-                                         max_batch_size=args.batch_size)
     except (OSError, ValueError, RuntimeError) as err:  # incl. InferenceModelError
         cli.fail(err)
+    backend = cli.open_exported_backend_or_fail(
+        args.backend, args.model_dir, use_gpu, args.precision, args.cpu_threads,
+        paddle_options={'enable_mkldnn': args.enable_mkldnn, 'use_tensorrt': args.use_tensorrt,
+                        'max_batch_size': args.batch_size})
+    paddle_inference = backend.name == 'paddle-inference'
     timer = StageTimer(
-        conf={'runtime_device': 'gpu' if use_gpu else 'cpu', 'ir_optim': True,
-              'enable_memory_optim': True, 'enable_tensorrt': args.use_tensorrt and use_gpu,
-              'enable_mkldnn': args.enable_mkldnn and not use_gpu,
+        conf={'runtime_device': 'gpu' if use_gpu else 'cpu', 'backend': backend.name,
+              'ir_optim': paddle_inference, 'enable_memory_optim': paddle_inference,
+              'enable_tensorrt': args.use_tensorrt and use_gpu and paddle_inference,
+              'enable_mkldnn': args.enable_mkldnn and not use_gpu and paddle_inference,
               'cpu_math_library_num_threads': args.cpu_threads or available_cpu_cores()},
         model={'model_name': 'InvDN', 'model_dir': args.model_dir, 'precision': args.precision},
         data={'batch_size': args.batch_size, 'input_shape': 'dynamic',

@@ -28,7 +28,7 @@ def main(argv=None) -> None:
     from engine.images import denoise_files
 
     files, options = cli.plan_image_job(args)
-    backend = cli.open_backend_or_fail(args.backend, cli.load_model(args))
+    backend = cli.open_backend_or_fail(args.backend, cli.load_model(args), args.precision)
     report = denoise_files(backend, files, args.result_dir, options, gt_dir=args.gt_dir,
                            batch_size=args.batch_size, save_comparison=args.save_comparison,
                            output_format=args.output_format)

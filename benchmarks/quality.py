@@ -6,9 +6,10 @@ Every row runs the one denoise routine (engine.denoise) on the noisy/GT blocks o
 and scores uint8-quantised outputs as the SIDD benchmark does:
 - evaluation settings: one z, forward_x8 (8 flips, one z each), MC 16 (16 z), and
   Multi_forward_x8 (16 z for each of the 8 flips); the gain of each over one z;
-- back ends against dygraph, same seed: the exported program through Paddle Inference fp32
-  (largest difference in grey levels, PSNR against dygraph), and bf16 where the CPU has it
-  (PSNR against fp32, and the change of PSNR against GT);
+- back ends against dygraph, same seed: the exported program through Paddle Inference fp32,
+  and the repaired ONNX model through ONNX Runtime and OpenVINO fp32 when installed (largest
+  difference in grey levels, PSNR against dygraph); bf16 (Paddle Inference, OpenVINO) where
+  the CPU has it (PSNR against the fp32 output, and the change of PSNR against GT);
 - tiling: a mosaic of the blocks (--mosaic ROWS COLS, about 1.3 MP by default) denoised
   whole and in tiles (--tile, --tile_overlap): largest difference and PSNR change.
 """
@@ -23,6 +24,9 @@ import numpy as np
 from engine import cli
 
 
+SETTINGS = ('one_z', 'forward_x8', 'mc_16', 'multi_forward_x8')
+
+
 def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
     cli.add_model_args(parser)
@@ -35,6 +39,8 @@ def parse_args(argv=None):
                         help='blocks per column and row of the tiling image')
     parser.add_argument('--tile', type=cli.positive_int, default=512, help='tile size of the tiled row')
     parser.add_argument('--tile_overlap', type=cli.positive_int, default=32, help='tile overlap')
+    parser.add_argument('--settings', nargs='+', choices=SETTINGS, default=list(SETTINGS),
+                        help='evaluation settings to run (multi_forward_x8 takes minutes)')
     parser.add_argument('--json', default=None, help='also write the figures to this JSON file')
     return parser.parse_args(argv)
 
@@ -59,7 +65,8 @@ def main(argv=None) -> Dict[str, object]:
     from engine.backends import open_backend
     from engine.denoise import DenoiseOptions, denoise_array
     from engine.evaluate import score
-    from engine.export import export_program
+    from engine.backends import installed
+    from engine.export import export_onnx, export_program
     from engine.inference import PaddleInferenceBackend, bf16_supported
 
     model = cli.load_model(args)
@@ -74,14 +81,18 @@ def main(argv=None) -> Dict[str, object]:
 
     figures['noisy_input'] = scores(noisy)
     with tempfile.TemporaryDirectory(prefix='invdn_quality_') as model_dir:
-        fast = export_program(model, model_dir).backend
+        report = export_program(model, model_dir)
+        fast = report.backend
         dygraph = open_backend('dygraph', model)
+        onnx_backends = export_onnx(report).backends if installed('onnxruntime') else {}
         settings = {'one_z': DenoiseOptions(seed=args.seed),
                     'forward_x8': DenoiseOptions(self_ensemble=True, seed=args.seed),
                     'mc_16': DenoiseOptions(mc_samples=16, seed=args.seed),
                     'multi_forward_x8': DenoiseOptions(self_ensemble=True, mc_samples=16, seed=args.seed)}
         outputs = {}
         for name, options in settings.items():
+            if name not in args.settings and name != 'one_z':
+                continue
             start = time.perf_counter()
             outputs[name] = denoise_array(fast, noisy, options)
             figures[name] = scores(outputs[name]) + [time.perf_counter() - start]
@@ -94,13 +105,37 @@ def main(argv=None) -> Dict[str, object]:
             'max_abs_diff': float(np.abs(outputs['one_z'] - reference).max()),
             'max_grey_levels': grey_levels(outputs['one_z'], reference),
             'psnr_db': float(np.mean([psnr_of(o, r) for o, r in zip(outputs['one_z'], reference)]))}
+        fp32_outputs = {'paddle_inference': outputs['one_z']}
+        for name, backend in onnx_backends.items():
+            restored = denoise_array(backend, noisy, settings['one_z'])
+            fp32_outputs[name] = restored
+            figures[f'{name}_fp32_vs_dygraph'] = {
+                'max_abs_diff': float(np.abs(restored - reference).max()),
+                'max_grey_levels': grey_levels(restored, reference),
+                'psnr_db': float(np.mean([psnr_of(o, r) for o, r in zip(restored, reference)])),
+                'psnr_vs_gt': scores(restored)[0]}
+        bf16_backends = {}
         if bf16_supported():
-            bf16 = denoise_array(PaddleInferenceBackend(model_dir, precision='bf16'), noisy, settings['one_z'])
-            figures['paddle_inference_bf16'] = {
-                'psnr_vs_fp32_db': float(np.mean([psnr_of(b, f) for b, f in zip(bf16, outputs['one_z'])])),
-                'psnr_vs_gt_change_db': scores(bf16)[0] - figures['one_z'][0]}
+            bf16_backends['paddle_inference'] = PaddleInferenceBackend(model_dir, precision='bf16')
         else:
             figures['paddle_inference_bf16'] = 'skipped: this CPU has no AVX512-BF16/AMX'
+        if 'openvino' in onnx_backends:
+            from engine.onnx_backends import OpenVinoBackend, openvino_bf16_supported
+
+            if openvino_bf16_supported():
+                bf16_backends['openvino'] = OpenVinoBackend(os.path.join(model_dir, 'model.onnx'),
+                                                            report.geometry, precision='bf16')
+            else:
+                figures['openvino_bf16'] = 'skipped: this CPU has no AVX512-BF16/AMX'
+        for name, backend in bf16_backends.items():
+            bf16 = denoise_array(backend, noisy, settings['one_z'])
+            fp32 = fp32_outputs[name]
+            fp32_psnr = scores(fp32)[0]
+            figures[f'{name}_bf16'] = {
+                'psnr_vs_fp32_db': float(np.mean([psnr_of(b, f) for b, f in zip(bf16, fp32)])),
+                'max_grey_levels_vs_fp32': grey_levels(bf16, fp32),
+                'psnr_vs_gt_fp32': fp32_psnr, 'psnr_vs_gt_bf16': scores(bf16)[0],
+                'psnr_vs_gt_change_db': scores(bf16)[0] - fp32_psnr}
 
         rows, cols = args.mosaic
         picks = [k % len(pairs) for k in range(rows * cols)]
@@ -122,17 +157,26 @@ def main(argv=None) -> Dict[str, object]:
     print('| --- | --- | --- | --- | --- |')
     print(f'| noisy input | {figures["noisy_input"][0]:.2f} | {figures["noisy_input"][1]:.4f} | | |')
     for name in settings:
+        if name not in figures:
+            continue
         psnr, ssim, seconds = figures[name]
         print(f'| {name} | {psnr:.2f} | {ssim:.4f} | {psnr - figures["one_z"][0]:+.2f} | {seconds:.0f} |')
     pi = figures['paddle_inference_fp32_vs_dygraph']
     print(f'\nPaddle Inference fp32 vs dygraph: max abs diff {pi["max_abs_diff"]:.2g}, at most '
           f'{pi["max_grey_levels"]} grey level(s), PSNR {pi["psnr_db"]:.1f} dB')
-    bf16 = figures['paddle_inference_bf16']
-    if isinstance(bf16, dict):
-        print(f'Paddle Inference bf16: PSNR vs fp32 {bf16["psnr_vs_fp32_db"]:.1f} dB, PSNR vs GT '
-              f'{bf16["psnr_vs_gt_change_db"]:+.3f} dB')
-    else:
-        print(f'Paddle Inference bf16: {bf16}')
+    for name in onnx_backends:
+        row = figures[f'{name}_fp32_vs_dygraph']
+        print(f'{name} fp32 vs dygraph: max abs diff {row["max_abs_diff"]:.2g}, at most '
+              f'{row["max_grey_levels"]} grey level(s), PSNR {row["psnr_db"]:.1f} dB')
+    for name in ('paddle_inference', 'openvino'):
+        bf16 = figures.get(f'{name}_bf16')
+        if isinstance(bf16, dict):
+            print(f'{name} bf16: PSNR vs its fp32 output {bf16["psnr_vs_fp32_db"]:.1f} dB (at most '
+                  f'{bf16["max_grey_levels_vs_fp32"]} grey levels), PSNR vs GT '
+                  f'{bf16["psnr_vs_gt_fp32"]:.3f} -> {bf16["psnr_vs_gt_bf16"]:.3f} dB '
+                  f'({bf16["psnr_vs_gt_change_db"]:+.3f})')
+        elif bf16:
+            print(f'{name} bf16: {bf16}')
     tiling = figures['tiling']
     print(f'tiled ({tiling["tile"]}, overlap {tiling["overlap"]}) vs whole on a '
           f'{tiling["image"][1]}x{tiling["image"][0]} mosaic: max abs diff {tiling["max_abs_diff"]:.3g} '

@@ -17,7 +17,7 @@ import tempfile
 from typing import TYPE_CHECKING, Any, Dict, List, NoReturn, Optional, Sequence
 
 from config import SCHEMA, Config, load_config, paper_default
-from engine.contract import BACKENDS
+from engine.contract import BACKENDS, PRECISIONS
 from utils.console import quiet_paddle
 from utils.cpu_speed import configure_cpu
 
@@ -167,14 +167,27 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
                              "else the paper's)")
 
 
-def add_backend_args(parser: argparse.ArgumentParser) -> None:
-    """--backend: what runs the network for the denoise routine."""
-    parser.add_argument('--backend', default='auto', choices=BACKENDS,
-                        help='paddle-inference: export the model (verified) and run the program '
-                             'with Paddle Inference (oneDNN on CPU: same results to float32 '
-                             'rounding, several times faster, after ~10 s of export); dygraph: '
-                             'the Paddle model directly; auto: paddle-inference on CPU, dygraph '
-                             'on GPU')
+def add_backend_args(parser: argparse.ArgumentParser, exported: bool = False) -> None:
+    """--backend: what runs the network for the denoise routine; with ``exported`` (infer.py)
+    the back ends of an exported model, otherwise also dygraph and --precision."""
+    choices = [name for name in BACKENDS if not (exported and name == 'dygraph')]
+    where = ('the program of --model_dir' if exported else
+             'export the model (verified, ~10 s) and run the program')
+    parser.add_argument('--backend', default='auto', choices=choices,
+                        help=f'paddle-inference: {where} with Paddle Inference (oneDNN on CPU); '
+                             'onnxruntime, openvino: the same model as ONNX (export_model.py --format '
+                             'onnx, attributes repaired and verified; pip install -r '
+                             'requirements-deploy.txt)' + ('' if exported else '; dygraph: the Paddle '
+                                                           'model directly') +
+                             '; auto: the fastest installed for the device (CPU: openvino, '
+                             'onnxruntime, paddle-inference in that order; GPU: '
+                             + ('paddle-inference' if exported else 'dygraph') + ')'
+                             + (', the ONNX ones only when the folder has model.onnx' if exported else '')
+                             + '; the choice is printed')
+    if not exported:
+        parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
+                            help='bf16: OpenVINO (inference precision hint) or Paddle Inference on '
+                                 'CPUs with AVX512-BF16/AMX; refused elsewhere')
 
 
 def add_denoise_args(parser: argparse.ArgumentParser, self_ensemble: bool, tiling: bool = True) -> None:
@@ -329,16 +342,34 @@ def finish_image_job(report: Any, total: int, result_dir: str) -> None:
 
 # ---- loading
 
-def open_backend_or_fail(name: str, model: Any) -> Any:
+def open_backend_or_fail(name: str, model: Any, precision: str = 'fp32') -> Any:
     """engine.backends.open_backend, with one line on failure; says which back end runs."""
     from engine.backends import open_backend
     from engine.export import ExportError
 
     try:
-        backend = open_backend(name, model)
-    except (ExportError, OSError, ValueError, RuntimeError) as err:
+        backend = open_backend(name, model, precision)
+    except (ExportError, ImportError, OSError, ValueError, RuntimeError) as err:
         fail(f'back end {name}: {err} (another back end: --backend dygraph)')
-    print(f'back end: {backend.name}')
+    print(f'back end: {backend.name}' + (' (auto: the fastest installed for this device)'
+                                         if name == 'auto' else '') + f', {precision}')
+    return backend
+
+
+def open_exported_backend_or_fail(name: str, model_dir: str, use_gpu: bool, precision: str,
+                                  cpu_threads: Optional[int],
+                                  paddle_options: Optional[Dict[str, Any]] = None) -> Any:
+    """engine.backends.open_exported_backend (infer.py), with one line on failure; says which
+    back end runs. ``paddle_options``: Paddle Inference's switches (engine.inference)."""
+    from engine.backends import open_exported_backend
+
+    try:
+        backend = open_exported_backend(name, model_dir, use_gpu, precision, cpu_threads,
+                                        paddle_options)
+    except (ImportError, OSError, ValueError, RuntimeError) as err:  # incl. InferenceModelError
+        fail(err)
+    print(f'back end: {backend.name}' + (' (auto: the fastest installed for this device and '
+                                         'model folder)' if name == 'auto' else '') + f', {precision}')
     return backend
 
 

@@ -12,8 +12,8 @@ from typing import Any, Dict
 
 CONTRACT_FILE = 'model_contract.json'
 # What runs the network for the denoise routine (engine/backends.py), and in which precision.
-BACKENDS = ('auto', 'dygraph', 'paddle-inference')
-# fp16 is the GPU's half precision, bf16 the CPU's (oneDNN, AVX512-BF16 or AMX).
+BACKENDS = ('auto', 'dygraph', 'paddle-inference', 'onnxruntime', 'openvino')
+# fp16 is the GPU's half precision, bf16 the CPU's (oneDNN or OpenVINO, AVX512-BF16 or AMX).
 PRECISIONS = ('fp32', 'fp16', 'bf16')
 
 

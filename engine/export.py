@@ -1,4 +1,4 @@
-"""The one exporter: InvDN as a static program for Paddle Inference.
+"""The one exporter: InvDN as a static program for Paddle Inference, and as ONNX.
 
 ``export_program`` saves the single-forward variant (networks/InvDN_model_oneForward.py)
 with ``paddle.jit.save`` as DIR/model.json (or model.pdmodel) + DIR/model.pdiparams, inputs
@@ -18,18 +18,24 @@ Limits are about 10x the float32 spread measured with trained weights (the demo 
 400 iterations): relative 2e-4 and 1.4e-3 on two random inputs (the spread depends on the
 draw: off the manifold the network amplifies rounding), 0.012 and 0.019 grey levels on the
 real block. A wrong program (an op mistranslated, a shape mishandled) differs by O(1).
+
+``export_onnx`` converts the verified program with paddle2onnx to DIR/model.onnx, repairs
+the attributes paddle2onnx gets wrong (engine.onnx_graph) and runs the same two checks
+with ONNX Runtime and OpenVINO fp32 under the same limits (their spread on the trained demo
+model is of the same order as Paddle Inference's, below).
 """
 import os
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import paddle
 from paddle.static import InputSpec
 
 from engine.contract import CONTRACT_FILE, Geometry, write_contract
-from engine.denoise import sample_latent
+from engine.denoise import Backend, sample_latent
 from engine.inference import MODEL_PREFIX, PaddleInferenceBackend
+from engine.onnx_graph import ONNX_FILE, ONNX_OPSET, OnnxConversionError, convert_program
 from networks.InvDN_model_oneForward import InvNetOneForward
 from utils.image_io import read_image
 
@@ -45,17 +51,72 @@ class ExportError(RuntimeError):
 
 
 @dataclass
+class CheckData:
+    """The inputs of the checks and the dynamic model's outputs for them."""
+    noisy: np.ndarray
+    z: np.ndarray
+    expected: np.ndarray
+    real: np.ndarray
+    real_z: np.ndarray
+    expected_real: np.ndarray
+
+    def differences(self, backend: Backend, name: str) -> Dict[str, float]:
+        """``backend`` against the dynamic model: relative on the random input, grey levels
+        of the clipped output on the real block (the keys of ``LIMITS``)."""
+        scale = float(np.abs(self.expected).max()) or 1.0
+        random = float(np.abs(backend.restore(self.noisy, self.z) - self.expected).max()) / scale
+        real = 255 * float(np.abs(np.clip(backend.restore(self.real, self.real_z), 0, 1)
+                                  - np.clip(self.expected_real, 0, 1)).max())
+        return {f'{name}, random input': random, f'{name}, real block': real}
+
+
+@dataclass
 class ExportReport:
     model_dir: str
     differences: Dict[str, float]  # per check, in the unit of its limit (``LIMITS``)
     contract_path: str
     backend: PaddleInferenceBackend  # the verified program, loaded (it stays in memory)
+    checks: CheckData
+    geometry: Geometry
+    extra: Dict[str, Any]  # what model_contract.json records besides the geometry
 
 
-# Check -> (limit, unit).
-LIMITS = {'paddle.jit.load, random input': (RELATIVE_LIMIT, 'relative'),
-          'Paddle Inference, random input': (RELATIVE_LIMIT, 'relative'),
-          'Paddle Inference, real block': (GREY_LEVEL_LIMIT, 'grey levels')}
+@dataclass
+class OnnxExportReport:
+    path: str
+    differences: Dict[str, float]  # per check, in the unit of its limit (``LIMITS``)
+    repairs: Dict[str, int]  # attribute paddle2onnx got wrong -> nodes repaired
+    checked: Dict[str, int]  # attribute compared with the Paddle program -> nodes
+    backends: Dict[str, Backend]  # the verified runtimes, loaded: 'onnxruntime' (and 'openvino' fp32)
+
+
+# Check -> (limit, unit). The same limits for every runtime of the exported model: float32
+# spread of the demo model (pretrained/InvDN_SIDD_mini_demo.pdparams, trained on real SIDD)
+# measured on an AMD EPYC Zen 4: Paddle Inference 3.5e-6 relative / 8.4e-5 grey levels, ONNX
+# Runtime 4.6e-6 / 8.4e-5, OpenVINO fp32 7.6e-5 grey levels on the real block. paddle2onnx's
+# unrepaired LeakyRelu alpha costs several grey levels on the same model.
+LIMITS = {}
+for _runtime in ('Paddle Inference', 'ONNX Runtime', 'OpenVINO fp32'):
+    LIMITS[f'{_runtime}, random input'] = (RELATIVE_LIMIT, 'relative')
+    LIMITS[f'{_runtime}, real block'] = (GREY_LEVEL_LIMIT, 'grey levels')
+LIMITS['paddle.jit.load, random input'] = (RELATIVE_LIMIT, 'relative')
+# The checks of export_program; export_onnx adds the ONNX Runtime (and OpenVINO) ones.
+PROGRAM_CHECKS = ('paddle.jit.load, random input', 'Paddle Inference, random input',
+                  'Paddle Inference, real block')
+
+
+def _refuse_failed(diffs: Dict[str, float], target: str) -> None:
+    failed = [name for name, diff in diffs.items() if not diff <= LIMITS[name][0]]  # also NaN
+    if failed:
+        raise ExportError(
+            f'the exported {target} differs from the dynamic model: '
+            + ', '.join(f'{name} {diffs[name]:.3g} {LIMITS[name][1]} (limit {LIMITS[name][0]:g})'
+                        for name in failed) + '; do not deploy it')
+
+
+def _check_records(diffs: Dict[str, float]) -> Dict[str, Dict[str, Any]]:
+    return {name: {'difference': diff, 'limit': LIMITS[name][0], 'unit': LIMITS[name][1]}
+            for name, diff in diffs.items()}
 
 
 def exported_files(model_dir: str) -> Tuple[str, ...]:
@@ -63,6 +124,7 @@ def exported_files(model_dir: str) -> Tuple[str, ...]:
     prefix = os.path.join(model_dir, MODEL_PREFIX)
     candidates = [prefix + ext for ext in ('.json', '.pdmodel', '.pdiparams')]
     candidates.append(os.path.join(model_dir, 'model_contract.json'))
+    candidates.append(os.path.join(model_dir, ONNX_FILE))
     return tuple(path for path in candidates if os.path.exists(path))
 
 
@@ -92,9 +154,9 @@ def export_program(model: InvNetOneForward, model_dir: str, check_size: Tuple[in
         expected = model(paddle.to_tensor(noisy), paddle.to_tensor(z)).numpy()
         expected_real = model(paddle.to_tensor(real), paddle.to_tensor(real_z)).numpy()
 
-    stale = os.path.join(model_dir, CONTRACT_FILE)  # an earlier export's: written anew on success
-    if os.path.exists(stale):
-        os.remove(stale)
+    for stale in (CONTRACT_FILE, ONNX_FILE):  # an earlier export's: written anew on success
+        if os.path.exists(os.path.join(model_dir, stale)):
+            os.remove(os.path.join(model_dir, stale))
     spec = [InputSpec([None, geometry.channel_in, None, None], 'float32', 'noisy'),
             InputSpec([None, geometry.z_channels, None, None], 'float32', 'z')]
     prefix = os.path.join(model_dir, MODEL_PREFIX)
@@ -105,18 +167,50 @@ def export_program(model: InvNetOneForward, model_dir: str, check_size: Tuple[in
     with paddle.no_grad():
         reloaded = loaded(paddle.to_tensor(noisy), paddle.to_tensor(z)).numpy()
     backend = PaddleInferenceBackend(model_dir, use_gpu=use_gpu, geometry=geometry)
+    checks = CheckData(noisy, z, expected, real, real_z, expected_real)
     scale = float(np.abs(expected).max()) or 1.0
     diffs = {'paddle.jit.load, random input': float(np.abs(reloaded - expected).max()) / scale,
-             'Paddle Inference, random input': float(np.abs(backend.restore(noisy, z) - expected).max()) / scale,
-             'Paddle Inference, real block': 255 * float(np.abs(
-                 np.clip(backend.restore(real, real_z), 0, 1) - np.clip(expected_real, 0, 1)).max())}
-    failed = [name for name, diff in diffs.items() if not diff <= LIMITS[name][0]]  # also NaN
-    if failed:
-        raise ExportError(
-            'the exported program differs from the dynamic model: '
-            + ', '.join(f'{name} {diffs[name]:.3g} {LIMITS[name][1]} (limit {LIMITS[name][0]:g})'
-                        for name in failed) + f'; do not deploy {model_dir}')
-    extra = {'weights': os.path.abspath(weights) if weights else None,
-             'export_checks': {name: {'difference': diff, 'limit': LIMITS[name][0],
-                                      'unit': LIMITS[name][1]} for name, diff in diffs.items()}}
-    return ExportReport(model_dir, diffs, write_contract(model_dir, geometry, extra), backend)
+             **checks.differences(backend, 'Paddle Inference')}
+    _refuse_failed(diffs, f'program in {model_dir}')
+    extra = {'weights': os.path.abspath(weights) if weights else None, 'export_checks': _check_records(diffs)}
+    return ExportReport(model_dir, diffs, write_contract(model_dir, geometry, extra), backend, checks,
+                        geometry, extra)
+
+
+def export_onnx(report: ExportReport, cpu_threads: Optional[int] = None) -> OnnxExportReport:
+    """Convert the program of ``report`` (export_program) to ``model_dir/model.onnx``.
+
+    paddle2onnx, then the attributes it gets wrong are checked against the Paddle program and
+    repaired (engine.onnx_graph); the graph is run by ONNX Runtime (and OpenVINO fp32 when
+    installed) on the export's check inputs and refused (ExportError, nothing written) when
+    it differs from the dynamic model by more than ``LIMITS``. The contract records the checks.
+    """
+    from engine.inference import find_model_files
+    from engine.onnx_backends import OnnxRuntimeBackend, OpenVinoBackend
+
+    program, params = find_model_files(report.model_dir)
+    target = os.path.join(report.model_dir, ONNX_FILE)
+    try:
+        conversion = convert_program(program, params, target)
+    except OnnxConversionError as err:
+        raise ExportError(f'ONNX conversion of {program}: {err}') from None
+    try:
+        backends: Dict[str, Backend] = {
+            'onnxruntime': OnnxRuntimeBackend(conversion.path, report.geometry, cpu_threads=cpu_threads)}
+        try:
+            backends['openvino'] = OpenVinoBackend(conversion.path, report.geometry, cpu_threads=cpu_threads)
+        except ImportError:
+            pass  # optional: checked when installed
+        diffs = report.checks.differences(backends['onnxruntime'], 'ONNX Runtime')
+        if 'openvino' in backends:
+            diffs.update(report.checks.differences(backends['openvino'], 'OpenVINO fp32'))
+        _refuse_failed(diffs, f'ONNX model {target}')
+        os.replace(conversion.path, target)
+    finally:
+        if os.path.exists(conversion.path):
+            os.remove(conversion.path)
+    report.extra['export_checks'].update(_check_records(diffs))
+    report.extra['onnx'] = {'file': ONNX_FILE, 'opset': ONNX_OPSET, 'repaired': conversion.repairs,
+                            'attributes_checked': conversion.checked}
+    write_contract(report.model_dir, report.geometry, report.extra)
+    return OnnxExportReport(target, diffs, conversion.repairs, conversion.checked, backends)

@@ -43,9 +43,9 @@ def test_export_writes_program_and_contract(exported):
     _, folder, diffs = exported
     assert (folder / 'model.pdiparams').is_file()
     assert (folder / 'model.json').is_file() or (folder / 'model.pdmodel').is_file()
-    from engine.export import LIMITS
+    from engine.export import LIMITS, PROGRAM_CHECKS
 
-    assert set(diffs) == set(LIMITS)
+    assert set(diffs) == set(PROGRAM_CHECKS)
     assert all(diff <= LIMITS[name][0] for name, diff in diffs.items())
     contract = json.loads((folder / 'model_contract.json').read_text())
     assert [i['name'] for i in contract['inputs']] == ['noisy', 'z']

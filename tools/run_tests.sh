@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The project's test command (README, CI): the unit tests, then the TIPC lite chain.
+# The project's test command (README, CI): the unit tests, then the TIPC lite chain, then
+# the TIPC paddle2onnx chain (when requirements-deploy.txt is installed, as in CI).
 # The chain uses real SIDD patches from SIDD_MINI_DIR, or ../shared/SIDD_mini beside the
 # repository when that folder exists, otherwise synthetic data.
 # Extra arguments go to pytest, e.g. bash tools/run_tests.sh -x -k dataset
@@ -27,4 +28,9 @@ if [[ -z ${SIDD_MINI_DIR:-} && -d ../shared/SIDD_mini ]]; then
 fi
 echo "TIPC data: ${SIDD_MINI_DIR:-synthetic (tools/make_synthetic_sidd.py)}"
 bash test_tipc/run_lite_chain.sh
+if python -c 'import paddle2onnx, onnxruntime' 2>/dev/null; then
+    bash test_tipc/test_paddle2onnx.sh test_tipc/configs/InvDN/paddle2onnx_infer_python.txt
+else
+    echo "TIPC paddle2onnx chain skipped: pip install -r requirements-deploy.txt"
+fi
 echo "all tests passed in $((SECONDS - start)) s"

@@ -71,7 +71,8 @@ def test_never_overwrites_without_flag(tmp_path, official_state_dict_shapes):
 
 
 def official_checkout() -> Path:
-    return Path(os.environ.get('INVDN_TORCH_REPO', '/tmp/off'))
+    """INVDN_TORCH_REPO, else ../InvDN beside the repository (as the other official-code tests)."""
+    return Path(os.environ.get('INVDN_TORCH_REPO', Path(__file__).resolve().parents[2] / 'InvDN'))
 
 
 @pytest.mark.skipif(not (official_checkout() / 'codes').is_dir()

@@ -64,7 +64,10 @@ class Row:
 def start(command: Sequence[str], log_path: str) -> subprocess.Popen:
     """A child in its own process group (killed as a whole, loader workers included)."""
     log = open(log_path, 'ab')  # noqa: SIM115 -- closed with the child by finish()
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    # One math thread, fixed: MKL's results depend on its thread count, which it may lower
+    # on a busy machine (MKL_DYNAMIC); "bit for bit" must compare the same arithmetic.
+    env = dict(os.environ, PYTHONUNBUFFERED='1', MKL_NUM_THREADS='1', MKL_DYNAMIC='FALSE',
+               OMP_NUM_THREADS='1')
     return subprocess.Popen(list(command), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                             env=env, start_new_session=True)
 
@@ -215,21 +218,15 @@ def kill_training(data: Dict[str, str], root: str, kills: int, runs: int, niter:
     from utils.checkpoint import iteration_checkpoints
     tag = '' if processes == 1 else f'_{processes}p'
     reference = os.path.join(root, 'reference' + tag)
-    if processes == 1:
-        from config import load_config
-        from engine.trainer import train
-        t0 = time.monotonic()
-        with contextlib.redirect_stdout(sys.stderr):  # the uninterrupted run, in this process
-            train(load_config(None, training_overrides(data, root, 'reference', niter)))
-        span = time.monotonic() - t0  # kill moments are drawn over this (start-up excluded)
-    else:
-        proc = start(train_command(data, root, 'reference' + tag, niter, False, processes),
-                     reference + '.log')
-        owned = wait_for(lambda: _read(os.path.join(reference, '.lock')) != '', proc)
-        t0 = time.monotonic()
-        if finish(proc) != 0 or not owned:
-            raise RuntimeError(f'the uninterrupted run failed; see {reference}.log')
-        span = time.monotonic() - t0
+    # The uninterrupted run is a child like the killed ones: the same script, environment and
+    # arithmetic (not this process, whose math threads are already fixed).
+    proc = start(train_command(data, root, 'reference' + tag, niter, False, processes),
+                 reference + '.log')
+    owned = wait_for(lambda: _read(os.path.join(reference, '.lock')) != '', proc)
+    t0 = time.monotonic()
+    if finish(proc) != 0 or not owned:
+        raise RuntimeError(f'the uninterrupted run failed; see {reference}.log')
+    span = time.monotonic() - t0  # kill moments are drawn over this (start-up excluded)
     log(f'uninterrupted run ({processes} process(es)): {span:.1f} s after start-up')
     expected = run_state(reference)
     landed, survived, lost, iters_at_kill = 0, 0, 0, []
@@ -376,9 +373,7 @@ def damaged_checkpoints(data: Dict[str, str], root: str, niter: int,
                         log: Callable[[str], None], kinds: Sequence[str]) -> Row:
     """A run stopped at niter - 1 (checkpoints niter - 2 and niter - 1 kept) has its newest
     checkpoint damaged, then is resumed to niter: it must name the file, fall back to
-    niter - 2 and end equal to the uninterrupted run. In this process (no kill involved)."""
-    from config import load_config
-    from engine.trainer import train
+    niter - 2 and end equal to the uninterrupted run. Children, as the uninterrupted run."""
     expected = run_state(os.path.join(root, 'reference'))
     damages: Dict[str, Callable[[str], None]] = {
         'truncated': lambda p: os.truncate(p, os.path.getsize(p) // 2),
@@ -390,10 +385,12 @@ def damaged_checkpoints(data: Dict[str, str], root: str, niter: int,
         damage = damages[kind]
         name = 'damaged_' + kind.replace(' ', '_')
         exp = os.path.join(root, name)
-        with contextlib.redirect_stdout(sys.stderr):
-            train(load_config(None, training_overrides(data, root, name, niter - 1)))
-            damage(os.path.join(exp, 'models', 'model_latest.pdparams'))  # = model_iter_<niter-1>
-            train(load_config(None, training_overrides(data, root, name, niter)), resume=True)
+        for iterations, resume in ((niter - 1, False), (niter, True)):
+            if resume:
+                damage(os.path.join(exp, 'models', 'model_latest.pdparams'))  # = model_iter_<niter-1>
+            code = finish(start(train_command(data, root, name, iterations, resume), exp + '.log'))
+            if code != 0:
+                raise RuntimeError(f'{name} failed (exit {code}); see {exp}.log')
         said = 'WARNING: skipped' in _read(os.path.join(exp, 'train.log'))
         ok = said and not differences(run_state(exp), expected)
         survived += ok

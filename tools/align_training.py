@@ -38,6 +38,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 
 from utils.console import quiet_paddle
+from utils.durable import atomic_write_bytes
 
 quiet_paddle('--verbose' in sys.argv)  # before Paddle is imported, as engine.cli.prepare_process
 
@@ -231,8 +232,7 @@ def write_results(args: argparse.Namespace, curves: Dict[str, Dict[str, list]], 
 
     done = len(curves['paddle']['total'])
     os.makedirs(args.result_dir, exist_ok=True)
-    with open(os.path.join(args.result_dir, 'curves.json'), 'w') as f:
-        json.dump(curves, f)
+    atomic_write_bytes(os.path.join(args.result_dir, 'curves.json'), json.dumps(curves).encode())
     paddle_total, torch_total = np.array(curves['paddle']['total']), np.array(curves['torch']['total'])
     lines = ['# Training alignment: InvDN-Paddle vs official PyTorch InvDN', '',
              f'Official code {codes}; data {args.data_dir}; {done} of {args.iters} iterations, batch {args.batch_size}, '
@@ -269,8 +269,7 @@ def write_results(args: argparse.Namespace, curves: Dict[str, Dict[str, list]], 
         lines.append(f'| {iteration} | ' + ' | '.join(f'{curves[n]["val_psnr"][k][1]:.3f}' for n in runs) + ' |')
     if failed:
         lines += ['', 'FAILED: ' + '; '.join(failed)]
-    with open(os.path.join(args.result_dir, 'report.md'), 'w', encoding='utf-8') as f:
-        f.write('\n'.join(lines) + '\n')
+    atomic_write_bytes(os.path.join(args.result_dir, 'report.md'), ('\n'.join(lines) + '\n').encode())
     draw(curves, os.path.join(args.result_dir, 'training_alignment.png'), drift, floor)
     return lines, failed
 

@@ -202,8 +202,11 @@ def draw(curves: Dict[str, dict], path: str, drift: List[float], floor: List[flo
         for term, colour in zip(TERMS, ('k', 'tab:blue', 'tab:orange', 'tab:green', 'tab:red')):
             ax_loss.plot(curves[name][term], style, color=colour, lw=0.8,
                          label=f'{name} {term}' if name == 'paddle' or term == 'total' else None)
-        psnr = np.array(curves[name]['val_psnr'])
-        ax_psnr.plot(psnr[:, 0], psnr[:, 1], style + 'o', label=name)
+    # Every run's PSNR, the float64 one included: the spread float rounding alone gives.
+    for name, style in (('paddle', '-o'), ('torch', '--o'), ('torch_fp64', ':s')):
+        if name in curves and curves[name]['val_psnr']:
+            psnr = np.array(curves[name]['val_psnr'])
+            ax_psnr.plot(psnr[:, 0], psnr[:, 1], style, label=name.replace('_', ' '))
     ax_loss.set_yscale('log')
     ax_loss.set_xlabel('iteration')
     ax_loss.set_title('loss terms (solid: Paddle, dashed: official PyTorch)')
@@ -216,7 +219,7 @@ def draw(curves: Dict[str, dict], path: str, drift: List[float], floor: List[flo
         twin.legend(fontsize=7, loc='lower left')
     ax_psnr.set_xlabel('iteration')
     ax_psnr.set_ylabel('validation PSNR (dB)')
-    ax_psnr.set_title('validation PSNR, one z per block')
+    ax_psnr.set_title('validation PSNR (val_mini), one z per block')
     ax_psnr.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -33,6 +33,13 @@ def _check_precision(precision: str, allowed: tuple, backend: str) -> None:
                          f'{" or ".join(allowed)} (bf16: --backend openvino or paddle-inference)')
 
 
+def _feed(noisy: np.ndarray, z: np.ndarray, geometry: Geometry) -> dict:
+    """The inputs of model_contract.json, checked, as contiguous float32."""
+    check_inputs(noisy, z, geometry)
+    return {'noisy': np.ascontiguousarray(noisy, dtype=np.float32),
+            'z': np.ascontiguousarray(z, dtype=np.float32)}
+
+
 class OnnxRuntimeBackend:
     """``model.onnx`` run by ONNX Runtime's CPU execution provider (fp32)."""
     name = 'onnxruntime'
@@ -50,10 +57,7 @@ class OnnxRuntimeBackend:
         self.precision = precision
 
     def restore(self, noisy: np.ndarray, z: np.ndarray) -> np.ndarray:
-        check_inputs(noisy, z, self.geometry)
-        feed = {'noisy': np.ascontiguousarray(noisy, dtype=np.float32),
-                'z': np.ascontiguousarray(z, dtype=np.float32)}
-        return self.session.run(None, feed)[0]
+        return self.session.run(None, _feed(noisy, z, self.geometry))[0]
 
 
 class OpenVinoBackend:
@@ -79,8 +83,5 @@ class OpenVinoBackend:
         self.precision = precision
 
     def restore(self, noisy: np.ndarray, z: np.ndarray) -> np.ndarray:
-        check_inputs(noisy, z, self.geometry)
-        feed = {'noisy': np.ascontiguousarray(noisy, dtype=np.float32),
-                'z': np.ascontiguousarray(z, dtype=np.float32)}
         # The request's output buffer is reused by the next call: copy it out.
-        return np.array(self.request.infer(feed)[self.output], copy=True)
+        return np.array(self.request.infer(_feed(noisy, z, self.geometry))[self.output], copy=True)

@@ -58,7 +58,7 @@ function run_step() {
     local log=${LOG_PATH}/${name}.log
     eval "${command}" > "${log}" 2>&1
     local status=$?
-    status_check ${status} "${command}" "${status_log}"
+    status_check ${status} "${command}" "${status_log}" "${model_name}"
     if [[ ${status} -ne 0 ]]; then
         failed=1
         tail -n 5 "${log}" >&2

@@ -10,6 +10,8 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any, Dict
 
+from utils.durable import atomic_write_bytes
+
 CONTRACT_FILE = 'model_contract.json'
 # What runs the network for the denoise routine (engine/backends.py), and in which precision.
 BACKENDS = ('auto', 'dygraph', 'paddle-inference', 'onnxruntime', 'openvino')
@@ -77,10 +79,7 @@ def write_contract(model_dir: str, geometry: Geometry, extra: Dict[str, Any]) ->
         **asdict(geometry),
         **extra,
     }
-    tmp_path = path + '.tmp'
-    with open(tmp_path, 'w') as f:
-        json.dump(content, f, indent=2)
-    os.replace(tmp_path, path)
+    atomic_write_bytes(path, json.dumps(content, indent=2).encode())
     return path
 
 

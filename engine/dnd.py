@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from dataloaders.dnd import crop, image_path, read_boxes, read_noisy
 from engine.denoise import Backend, DenoiseOptions, denoise_array
+from utils.durable import atomic_path
 from utils.image_io import write_image
 
 SUBMIT_DIR, BUNDLED_DIR, IMAGES_DIR = 'Submit', 'bundled', 'Images'
@@ -32,10 +33,8 @@ def box_file(result_dir: str, image: int, box: int) -> str:
 def _savemat(path: str, content: dict) -> None:
     import scipy.io
 
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp_path = path[:-len('.mat')] + '.tmp.mat'
-    scipy.io.savemat(tmp_path, content)
-    os.replace(tmp_path, path)
+    with atomic_path(path) as tmp_path:
+        scipy.io.savemat(tmp_path, content, appendmat=False)
 
 
 @dataclass

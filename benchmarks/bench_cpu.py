@@ -121,7 +121,8 @@ def _time(run: Callable[[], object], repeats: int, warmup: int) -> Dict[str, Lis
     return times
 
 
-def _paddle_model(args: argparse.Namespace, network_class=None):
+def paddle_model(args: argparse.Namespace, network_class=None):
+    """The network of ``args.block_num``, seeded (or ``args.weights``); shared with train_levers."""
     import paddle
 
     from networks.InvDN_model import InvNet, build_invnet
@@ -134,7 +135,8 @@ def _paddle_model(args: argparse.Namespace, network_class=None):
     return model
 
 
-def _training_data(args: argparse.Namespace, seed: int = 0) -> Dict[str, np.ndarray]:
+def training_data(args: argparse.Namespace, seed: int = 0) -> Dict[str, np.ndarray]:
+    """A seeded GT/Noisy/LQ batch of ``args.train_batch`` x ``args.gt_size``^2 crops."""
     rng = np.random.default_rng(seed)
     shape = (args.train_batch, 3, args.gt_size, args.gt_size)
     gt = rng.random(shape, dtype=np.float32)
@@ -169,7 +171,7 @@ def row_dygraph(args):
 
     from engine.denoise import DenoiseOptions, DygraphBackend, denoise
 
-    backend = DygraphBackend(_paddle_model(args))
+    backend = DygraphBackend(paddle_model(args))
     noisy = _denoise_inputs(args)['noisy']
     return lambda: denoise(backend, noisy, DenoiseOptions(seed=0))
 
@@ -251,11 +253,11 @@ def row_train_step(args):
     from engine.trainer import build_optimizer
 
     train_cfg = load_config(None).train
-    model = _paddle_model(args)
+    model = paddle_model(args)
     model.train()
     optimizer, _ = build_optimizer(train_cfg, model.parameters())
     criterion = InvDNLoss.from_config(train_cfg)
-    data = {k: paddle.to_tensor(v) for k, v in _training_data(args).items()}
+    data = {k: paddle.to_tensor(v) for k, v in training_data(args).items()}
 
     def step():
         total, _ = criterion(model, data['noisy'], data['lq'], data['gt'])
@@ -306,7 +308,7 @@ def row_torch_train_step(args):
     optimizer = torch.optim.Adam(net.parameters(), lr=train_cfg.lr_G,
                                  betas=(train_cfg.beta1, train_cfg.beta2),
                                  weight_decay=train_cfg.weight_decay_G)
-    data = {k: torch.from_numpy(v) for k, v in _training_data(args).items()}
+    data = {k: torch.from_numpy(v) for k, v in training_data(args).items()}
     z_shape = (args.train_batch, 45, args.gt_size // 4, args.gt_size // 4)
 
     def step():
@@ -393,7 +395,7 @@ def export_model(args: argparse.Namespace, workdir: str) -> str:
     weights = args.weights
     if weights is None:
         weights = os.path.join(workdir, 'random.pdparams')
-        paddle.save(_paddle_model(args).state_dict(), weights)
+        paddle.save(paddle_model(args).state_dict(), weights)
     model_dir = os.path.join(workdir, 'inference')
     command = [sys.executable, os.path.join(ROOT, 'export_model.py'), '--weights', weights,
                '--save_inference_dir', model_dir, '--block_num', *map(str, args.block_num),

@@ -69,7 +69,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def _training_step(args: argparse.Namespace, lever: str) -> Callable[[], float]:
     import paddle
 
-    from benchmarks.bench_cpu import _paddle_model, _training_data
+    from benchmarks.bench_cpu import paddle_model, training_data
     from config import load_config
     from engine.trainer import build_optimizer
     from losses import InvDNLoss
@@ -79,12 +79,12 @@ def _training_step(args: argparse.Namespace, lever: str) -> Callable[[], float]:
     if lever == 'cinn' and not paddle.is_compiled_with_cinn():
         raise RuntimeError('this Paddle build has no CINN (paddle.is_compiled_with_cinn() is False)')
     train_cfg = load_config(None).train
-    model = _paddle_model(argparse.Namespace(block_num=args.block_num, weights=None))
+    model = paddle_model(argparse.Namespace(block_num=args.block_num, weights=None))
     model.train()
     optimizer, _ = build_optimizer(train_cfg, model.parameters())
     criterion = InvDNLoss.from_config(train_cfg)
     data_args = argparse.Namespace(train_batch=args.batch_size, gt_size=args.gt_size)
-    data = {k: paddle.to_tensor(v) for k, v in _training_data(data_args).items()}
+    data = {k: paddle.to_tensor(v) for k, v in training_data(data_args).items()}
 
     def loss(noisy, lq, gt):
         return criterion(model, noisy, lq, gt)[0]

@@ -78,16 +78,9 @@ def open_backend(name: str, model: InvNetOneForward, precision: str = 'fp32') ->
         return DygraphBackend(model)
     if name in _ONNX_BACKENDS:
         _check_installed(name)
-        # Fail before the export when the back end cannot take the precision.
-        if name == 'onnxruntime' and precision != 'fp32':
-            raise ValueError(f'precision={precision} is not available with onnxruntime; use '
-                             '--backend openvino or paddle-inference for bf16')
-        if precision == 'bf16':
-            from engine.onnx_backends import openvino_bf16_supported
+        from engine.onnx_backends import check_precision
 
-            if not openvino_bf16_supported():
-                raise RuntimeError('precision=bf16 needs a CPU with AVX512-BF16 or AMX (OpenVINO does '
-                                   'not list BF16 in its CPU capabilities here); use --precision fp32')
+        check_precision(name, precision)  # before the export, not after it
     use_gpu = on_gpu()
     with tempfile.TemporaryDirectory(prefix='invdn_export_') as model_dir:
         # The runtimes that checked the export hold the model in memory: they are the back

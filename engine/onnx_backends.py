@@ -25,12 +25,18 @@ def openvino_bf16_supported() -> bool:
     return 'BF16' in openvino.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES')
 
 
-def _check_precision(precision: str, allowed: tuple, backend: str) -> None:
+def check_precision(backend: str, precision: str) -> None:
+    """Refuse, with what to use instead, a precision ``backend`` cannot run here: ONNX Runtime
+    runs fp32, OpenVINO fp32 and bf16 (bf16 on CPUs with AVX512-BF16 or AMX)."""
+    allowed = tuple(_OPENVINO_PRECISIONS) if backend == 'openvino' else ('fp32',)
     if precision not in PRECISIONS:
         raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}')
     if precision not in allowed:
         raise ValueError(f'precision={precision} is not available with {backend}; use '
                          f'{" or ".join(allowed)} (bf16: --backend openvino or paddle-inference)')
+    if precision == 'bf16' and not openvino_bf16_supported():
+        raise RuntimeError('precision=bf16 needs a CPU with AVX512-BF16 or AMX (OpenVINO does not '
+                           'list BF16 in its CPU capabilities here); use --precision fp32')
 
 
 def _feed(noisy: np.ndarray, z: np.ndarray, geometry: Geometry) -> dict:
@@ -46,7 +52,7 @@ class OnnxRuntimeBackend:
 
     def __init__(self, model_file: str, geometry: Geometry, precision: str = 'fp32',
                  cpu_threads: Optional[int] = None):
-        _check_precision(precision, ('fp32',), self.name)
+        check_precision(self.name, precision)
         ort = require('onnxruntime')
         options = ort.SessionOptions()
         options.intra_op_num_threads = cpu_threads or available_cpu_cores()
@@ -67,11 +73,8 @@ class OpenVinoBackend:
 
     def __init__(self, model_file: str, geometry: Geometry, precision: str = 'fp32',
                  cpu_threads: Optional[int] = None):
-        _check_precision(precision, tuple(_OPENVINO_PRECISIONS), self.name)
+        check_precision(self.name, precision)
         openvino = require('openvino')
-        if precision == 'bf16' and not openvino_bf16_supported():
-            raise RuntimeError('precision=bf16 needs a CPU with AVX512-BF16 or AMX (OpenVINO does not '
-                               'list BF16 in its CPU capabilities here); use --precision fp32')
         core = openvino.Core()
         config = {'INFERENCE_PRECISION_HINT': _OPENVINO_PRECISIONS[precision],
                   'PERFORMANCE_HINT': 'LATENCY',

@@ -100,3 +100,31 @@ def test_training_side_by_side_small(tmp_path, sidd_mini_dir):
     assert len(curves['paddle']['total']) == len(curves['torch']['l_back_rec']) == 20
     assert [it for it, _ in curves['paddle']['val_psnr']] == [10, 20]
     assert (tmp_path / 'training_alignment.png').is_file()
+
+
+def test_independent_streams_over_seeds_small(tmp_path, sidd_mini_dir, capsys):
+    """--independent over 3 seeds, two processes at a time; a second call reuses the runs, and a
+    folder of other settings is refused."""
+    pytest.importorskip('torch')
+    import json
+
+    from tools.align_training import main
+
+    flags = ['--torch_repo', str(OFFICIAL), '--data_dir', str(sidd_mini_dir), '--iters', '6', '--batch_size', '2',
+             '--gt_size', '32', '--block_num', '1', '1', '--val_freq', '3', '--window', '3', '--independent',
+             '--seed', '0', '1', '2', '--result_dir', str(tmp_path)]
+    status = main(flags + ['--jobs', '2'])
+    report = (tmp_path / 'report.md').read_text()
+    assert status in (0, 1) and ('FAILED' in report) == (status == 1), report
+    summary = json.loads((tmp_path / 'summary.json').read_text())
+    assert summary['judged'] and summary['settings']['seeds'] == [0, 1, 2]
+    assert [t['what'] for t in summary['tests']] == ['log loss, iterations 1-3', 'log loss, iterations 4-6',
+                                                     'val PSNR, iteration 3', 'val PSNR, iteration 6']
+    first = {s: json.loads((tmp_path / f'seed_{s}' / 'curves.json').read_text()) for s in range(3)}
+    assert all(len(c['paddle']['total']) == len(c['torch']['total']) == 6 for c in first.values())
+    assert first[0]['paddle']['total'] != first[1]['paddle']['total']  # each seed its own run
+    capsys.readouterr()
+    assert main(flags) == status
+    assert capsys.readouterr().out.count('reusing the finished run') == 3
+    with pytest.raises(SystemExit, match='other settings'):
+        main([f if f != '6' else '9' for f in flags])

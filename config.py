@@ -305,13 +305,9 @@ def load_config(path: Optional[str] = None, overrides: Iterable[str] = ()) -> Co
     return Config(data)
 
 
-def save_config(cfg: Config, path: str) -> None:
-    """Write the resolved configuration as YAML (readable back by ``load_config``)."""
-    folder = os.path.dirname(path)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    with open(path, 'w', encoding='utf-8') as f:
-        yaml.safe_dump(cfg.to_dict(), f, sort_keys=False, default_flow_style=False)
+def config_yaml(cfg: Config) -> str:
+    """The resolved configuration as YAML text (readable back by ``load_config``)."""
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False, default_flow_style=False)
 
 
 def experiment_dir(cfg: Config) -> str:

@@ -29,7 +29,7 @@ import paddle.distributed as dist
 from paddle.io.dataloader.collate import default_collate_fn
 from tqdm import tqdm
 
-from config import Config, experiment_dir, save_config, world_size_rule
+from config import Config, config_yaml, experiment_dir, world_size_rule
 from dataloaders import create_dataset
 from dataloaders.sampler import ResumableBatchSampler
 from engine.denoise import DenoiseOptions, DygraphBackend
@@ -42,7 +42,7 @@ from utils.checkpoint import (LATEST, CheckpointError, atomic_save, compare_stat
                               describe_mismatch, find_resumable, load_weights,
                               read_training_checkpoint, save_training_checkpoint,
                               training_checkpoint, with_integrity)
-from utils.durable import DiskFullError, remove_stale_temps
+from utils.durable import DiskFullError, atomic_write_bytes, remove_stale_temps
 from utils.device import on_gpu, select_device
 from utils.image_io import ImageReadError
 from utils.logging_utils import ScalarWriter, close_logger, plot_training_curves, setup_logger
@@ -461,8 +461,8 @@ class Trainer:
     def _open_logs(self, resume_path: Optional[str], notes: List[str]) -> None:
         cfg, data_cfg = self.cfg, self.cfg.datasets.train
         os.makedirs(self.models_dir, exist_ok=True)
-        save_config(cfg, os.path.join(self.exp_dir, f'config_resume_{self.iteration}.yml'
-                                      if resume_path else 'config.yml'))
+        atomic_write_bytes(os.path.join(self.exp_dir, f'config_resume_{self.iteration}.yml'
+                                        if resume_path else 'config.yml'), config_yaml(cfg).encode('utf-8'))
         self.logger = setup_logger('invdn.train', os.path.join(self.exp_dir, 'train.log'))
         self.val_logger = setup_logger('invdn.val', os.path.join(self.exp_dir, 'val.log'),
                                        screen=False)

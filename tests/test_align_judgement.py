@@ -72,3 +72,14 @@ def test_drift_within_the_float32_floor_passes_and_beyond_it_fails():
     assert failed and 'from iteration 11' in failed[0]
     assert drift_check(same_batches(150, 0.4))[2] == []  # floor 0.05 by then: limit 0.5
     assert drift_check(same_batches(150, 0.6))[2]
+
+
+def test_detectable_difference_is_where_the_test_starts_to_reject():
+    """welch_detectable gives the shift at which welch_p crosses the level, for these spreads."""
+    from tools.align_training import welch_detectable
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(0, 1, 5), rng.normal(0, 2, 4)
+    b = b - b.mean() + a.mean()
+    edge = welch_detectable(a, b, 0.01)
+    assert welch_p(a, b + 0.99 * edge) > 0.01 > welch_p(a, b + 1.01 * edge)

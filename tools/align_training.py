@@ -265,6 +265,18 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
     return float(ttest_ind(a, b, equal_var=False).pvalue)
 
 
+def welch_detectable(a: Sequence[float], b: Sequence[float], p: float) -> float:
+    """The smallest difference of means Welch's test rejects at level p with these spreads:
+    what the seeds can resolve, so that a pass is not read as more than it shows."""
+    from scipy.stats import t as student
+
+    va, vb = np.var(a, ddof=1) / len(a), np.var(b, ddof=1) / len(b)
+    if va + vb == 0:
+        return 0.0
+    dof = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    return float(student.ppf(1 - p / 2, dof) * np.sqrt(va + vb))
+
+
 def judge_independent(runs: Dict[int, Curves], window: int) -> dict:
     """Welch's t-test between the codes over seeds, per loss window and per validation.
 
@@ -283,6 +295,7 @@ def judge_independent(runs: Dict[int, Curves], window: int) -> dict:
     threshold = ALPHA / max(1, len(tests))
     for test in tests:
         test['p'] = welch_p(test['paddle'], test['torch'])
+        test['detectable'] = welch_detectable(test['paddle'], test['torch'], threshold)
     judged = len(runs) >= MIN_SEEDS
     failed = [f'{t["what"]}: Welch p {t["p"]:.3g} < {threshold:.2g}' for t in tests if judged and t['p'] < threshold]
     return {'seeds': list(runs), 'threshold': threshold, 'judged': judged, 'tests': tests, 'failed': failed}
@@ -472,11 +485,13 @@ def judgement_report(args: argparse.Namespace, runs: Dict[int, Curves]) -> Tuple
         summary = judge_independent(runs, args.window)
         lines += [f'Welch t-test per window and validation, the seeds as samples; pass when every p >= '
                   f'{summary["threshold"]:.2g} ({ALPHA:g} / {len(summary["tests"])} tests).', '',
-                  '| test | Paddle mean (sd) | official mean (sd) | difference | p |', '|---|---|---|---|---|']
+                  'The last column is the smallest difference the test would flag with these spreads.', '',
+                  '| test | Paddle mean (sd) | official mean (sd) | difference | p | detectable difference |',
+                  '|---|---|---|---|---|---|']
         for t in summary['tests']:
             p_mean, t_mean = np.mean(t['paddle']), np.mean(t['torch'])
             lines.append(f'| {t["what"]} | {p_mean:.4g} ({np.std(t["paddle"], ddof=1):.2g}) '
-                         f'| {t_mean:.4g} ({np.std(t["torch"], ddof=1):.2g}) | {p_mean - t_mean:+.3g} | {t["p"]:.3g} |')
+                         f'| {t_mean:.4g} ({np.std(t["torch"], ddof=1):.2g}) | {p_mean - t_mean:+.3g} | {t["p"]:.3g} | {t["detectable"]:.3g} |')
         if not summary['judged']:
             lines += ['', f'NOT JUDGED: {len(runs)} seed(s); the test needs at least {MIN_SEEDS}.']
     else:

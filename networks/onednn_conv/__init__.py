@@ -1,0 +1,171 @@
+"""A oneDNN 3x3 convolution for the CPU training step, built as a Paddle custom operator.
+
+Paddle 3.3.1's dygraph computes conv2d on CPU as im2col + GEMM and never reaches oneDNN,
+while the official PyTorch code's convolutions run in oneDNN, about twice as fast
+(benchmarks/README.md). ``conv3x3_onednn.cc`` calls the oneDNN library the Paddle wheel
+ships (``paddle/libs/libdnnl.so.3``) for a 3x3, stride 1, padding 1 convolution with bias,
+forward and backward. ``load()`` compiles it on first use (``paddle.utils.cpp_extension``)
+into ``~/.cache/invdn/onednn_conv`` (or ``$INVDN_EXTENSION_DIR``) and loads the cached
+build afterwards; it returns None, with the reason in ``unavailable_reason()``, when it
+cannot be built here.
+
+The wheel's ``include/third_party/install/onednn/include`` holds only forwarding stubs
+(``dnnl.hpp`` includes ``oneapi/dnnl/dnnl.hpp``, which is not shipped), so the headers come
+from the first of: ``$INVDN_ONEDNN_INCLUDE``, the wheel (should a later one ship them),
+the ``onednn-devel`` package in this environment (``pip install --no-deps
+onednn-devel==2025.0.1``: oneDNN 3.6, the wheel library's version) or PyTorch's
+``torch/include``. Only the oneDNN C API is linked, which is stable within major version 3.
+"""
+import contextlib
+import ctypes
+import importlib.util
+import os
+import re
+import shutil
+import sys
+from types import ModuleType
+from typing import Iterator, List, Optional
+
+import paddle
+
+_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'conv3x3_onednn.cc')
+_MODULE_NAME = 'invdn_conv3x3_onednn'
+_ONEDNN_MAJOR = 3
+_HEADER = os.path.join('oneapi', 'dnnl', 'dnnl.hpp')
+
+_module: Optional[ModuleType] = None
+_reason: Optional[str] = None
+_tried = False
+
+
+def paddle_library_dir() -> str:
+    """The wheel's ``libs`` folder, which holds ``libdnnl.so.3``."""
+    return os.path.join(os.path.dirname(os.path.abspath(paddle.__file__)), 'libs')
+
+
+def build_directory() -> str:
+    """Where the operator is compiled: one folder per Paddle version (its ABI)."""
+    root = os.environ.get('INVDN_EXTENSION_DIR') or os.path.join(
+        os.path.expanduser('~'), '.cache', 'invdn', 'onednn_conv')
+    return os.path.join(root, f'paddle-{paddle.__version__}')
+
+
+def _header_major(include_dir: str) -> Optional[int]:
+    try:
+        with open(os.path.join(include_dir, 'oneapi', 'dnnl', 'dnnl_version.h')) as f:
+            found = re.search(r'#define\s+DNNL_VERSION_MAJOR\s+(\d+)', f.read())
+    except OSError:
+        return None
+    return int(found.group(1)) if found else None
+
+
+def _header_candidates() -> List[str]:
+    candidates = []
+    if os.environ.get('INVDN_ONEDNN_INCLUDE'):
+        candidates.append(os.environ['INVDN_ONEDNN_INCLUDE'])
+    paddle_dir = os.path.dirname(os.path.abspath(paddle.__file__))
+    candidates.append(os.path.join(paddle_dir, 'include', 'third_party', 'install', 'onednn', 'include'))
+    candidates.append(os.path.join(sys.prefix, 'include'))
+    torch_spec = importlib.util.find_spec('torch')  # its headers only: torch is not imported
+    if torch_spec is not None and torch_spec.origin:
+        candidates.append(os.path.join(os.path.dirname(torch_spec.origin), 'include'))
+    return candidates
+
+
+def find_headers() -> Optional[str]:
+    """The first include folder with oneDNN 3's C++ headers, or None."""
+    for include_dir in _header_candidates():
+        if os.path.isfile(os.path.join(include_dir, _HEADER)) and _header_major(include_dir) == _ONEDNN_MAJOR:
+            return include_dir
+    return None
+
+
+@contextlib.contextmanager
+def _output_to(path: str) -> Iterator[None]:
+    """Send this process's stdout and stderr (the compiler's too) to ``path``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, 'w') as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def _build() -> ModuleType:
+    """Compile (or load the cached build of) the operator; raises RuntimeError with the reason."""
+    if not sys.platform.startswith('linux'):
+        raise RuntimeError(f'the oneDNN convolution is built on Linux only, not on {sys.platform}')
+    compiler = os.environ.get('CXX', 'c++')
+    if shutil.which(compiler) is None:
+        raise RuntimeError(f'no C++ compiler ({compiler}) on PATH')
+    libs = paddle_library_dir()
+    if not os.path.isfile(os.path.join(libs, 'libdnnl.so.3')):
+        raise RuntimeError(f'this Paddle wheel has no oneDNN library ({libs}/libdnnl.so.3)')
+    include_dir = find_headers()
+    if include_dir is None:
+        raise RuntimeError('no oneDNN 3 headers (oneapi/dnnl/dnnl.hpp): pip install --no-deps '
+                           'onednn-devel==2025.0.1, or set INVDN_ONEDNN_INCLUDE')
+    directory = build_directory()
+    os.makedirs(directory, exist_ok=True)
+    log_path = os.path.join(directory, 'build.log')
+    from paddle.utils.cpp_extension import load as load_extension
+    try:
+        with _output_to(log_path):
+            return load_extension(
+                name=_MODULE_NAME, sources=[_SOURCE], extra_include_paths=[include_dir],
+                extra_cxx_cflags=['-O2', '-std=c++17'],
+                extra_ldflags=[f'-L{libs}', '-l:libdnnl.so.3', f'-Wl,-rpath,{libs}'],
+                build_directory=directory, verbose=False)
+    except Exception as err:  # any failure of the build is the one-line reason
+        raise RuntimeError(f'building the oneDNN convolution failed ({type(err).__name__}; '
+                           f'log: {log_path})') from err
+
+
+def load() -> Optional[ModuleType]:
+    """The compiled operator module (built on the first call), or None if unavailable here."""
+    global _module, _reason, _tried
+    if not _tried:
+        _tried = True
+        try:
+            _module = _build()
+        except RuntimeError as err:
+            _reason = str(err)
+    return _module
+
+
+def unavailable_reason() -> Optional[str]:
+    """Why ``load()`` returned None (None after a successful load or before any)."""
+    return _reason
+
+
+def set_num_threads(threads: int) -> None:
+    """Threads of the oneDNN convolution.
+
+    The wheel's oneDNN runs on OpenMP (libgomp), which read ``OMP_NUM_THREADS`` when it was
+    loaded, before ``import paddle`` set that variable to 1: without this call the
+    convolution uses every core.
+    """
+    ctypes.CDLL('libgomp.so.1').omp_set_num_threads(int(threads))
+
+
+def conv3x3(x: paddle.Tensor, weight: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:
+    """``F.conv2d(x, weight, padding=1) + bias`` through oneDNN (float32 NCHW, OIHW 3x3 weight)."""
+    module = load()
+    if module is None:
+        raise RuntimeError(f'the oneDNN convolution is unavailable: {_reason}')
+    try:
+        return module.conv3x3_onednn(x, weight, bias)
+    except OSError as err:  # Paddle raises the operator's input checks as OSError
+        message = str(err).strip().splitlines()[0] if str(err).strip() else ''
+        if message.startswith('conv3x3_onednn:'):
+            raise ValueError(message) from None
+        raise

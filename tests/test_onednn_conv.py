@@ -1,6 +1,11 @@
 """The oneDNN 3x3 convolution (networks/onednn_conv): forward and gradients against Paddle's
 conv2d at the network's channel counts, its per-shape cache, its input checks, its build
 failures, and the Conv3x3 switch (dygraph only)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import paddle
 import paddle.nn.functional as F
@@ -9,6 +14,7 @@ import pytest
 from networks import InvNet, onednn_conv
 from networks.InvDN_model import Conv3x3, use_dygraph_conv3x3
 
+REPO = Path(__file__).resolve().parents[1]
 RTOL = 1e-5  # float32 rounding, relative to the largest magnitude of the reference
 
 
@@ -91,6 +97,21 @@ def test_bad_input_is_one_clear_error(op, x_shape, x_dtype, w_shape, b_shape, ex
         op(paddle.zeros(x_shape, dtype=x_dtype), paddle.zeros(w_shape), paddle.zeros(b_shape))
     message = str(err.value)
     assert expected in message and '\n' not in message
+
+
+def test_thread_count_reaches_the_openmp_runtime_onednn_uses(op):
+    """oneDNN reports the threads it runs on (ONEDNN_VERBOSE) at its first primitive."""
+    script = ('import paddle\n'
+              'from networks import onednn_conv\n'
+              'onednn_conv.load()\n'
+              'onednn_conv.set_num_threads(2)\n'
+              'onednn_conv.conv3x3(paddle.ones([1, 4, 6, 6]), paddle.ones([4, 4, 3, 3]), paddle.ones([4]))\n'
+              'print("threads", onednn_conv.num_threads())\n')
+    env = dict(os.environ, ONEDNN_VERBOSE='1', GLOG_minloglevel='2')
+    done = subprocess.run([sys.executable, '-c', script], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert 'runtime:OpenMP,nthr:2' in done.stdout and 'threads 2' in done.stdout
 
 
 def test_conv3x3_switch_keeps_the_network_exact_in_dygraph_only(op):

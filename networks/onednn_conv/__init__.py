@@ -147,14 +147,30 @@ def unavailable_reason() -> Optional[str]:
     return _reason
 
 
-def set_num_threads(threads: int) -> None:
-    """Threads of the oneDNN convolution.
+def _openmp_runtime() -> ctypes.CDLL:
+    """The OpenMP runtime the wheel's oneDNN calls.
 
-    The wheel's oneDNN runs on OpenMP (libgomp), which read ``OMP_NUM_THREADS`` when it was
-    loaded, before ``import paddle`` set that variable to 1: without this call the
-    convolution uses every core.
+    libdnnl.so.3 is linked against libgomp, but it is loaded as a dependency of
+    libpaddle.so, whose libiomp5 (Intel OpenMP, shipped beside it) comes first and provides
+    the ``omp_*`` symbols: oneDNN's threads are libiomp5's. Wheels without libiomp5 fall back
+    to libgomp.
     """
-    ctypes.CDLL('libgomp.so.1').omp_set_num_threads(int(threads))
+    iomp = os.path.join(paddle_library_dir(), 'libiomp5.so')
+    return ctypes.CDLL(iomp if os.path.isfile(iomp) else 'libgomp.so.1')
+
+
+def set_num_threads(threads: int) -> None:
+    """Threads of the oneDNN convolution (of this calling thread's later convolutions).
+
+    ``import paddle`` sets ``OMP_NUM_THREADS`` to 1 before libiomp5 reads it, so without this
+    call the convolution runs on one thread whatever ``MKL_NUM_THREADS`` says.
+    """
+    _openmp_runtime().omp_set_num_threads(int(threads))
+
+
+def num_threads() -> int:
+    """Threads the oneDNN convolution will use (OpenMP's ``omp_get_max_threads``)."""
+    return int(_openmp_runtime().omp_get_max_threads())
 
 
 def conv3x3(x: paddle.Tensor, weight: paddle.Tensor, bias: paddle.Tensor) -> paddle.Tensor:

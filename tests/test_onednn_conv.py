@@ -74,6 +74,12 @@ def test_cached_shape_and_a_new_shape_stay_exact(op):
     _check_against_paddle(op, *shape, seed=4)
 
 
+def test_more_shapes_than_the_cache_holds(op):
+    for width in range(1, 70):  # 69 shapes: past the 64 plans kept, the oldest are rebuilt
+        _check_against_paddle(op, 1, 2, 3, 4, width, seed=width)
+    _check_against_paddle(op, 1, 2, 3, 4, 1, seed=0)
+
+
 def test_no_gradient_for_an_input_that_does_not_need_one(op):
     x, weight, bias, _ = _tensors(1, 3, 8, 6, 6, seed=5)
     x.stop_gradient = True

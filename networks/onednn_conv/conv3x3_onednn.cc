@@ -9,14 +9,13 @@
 // oneDNN chooses the memory formats (format_tag::any, usually channel-blocked such as
 // nChw16c on AVX-512); the plain Paddle tensors are reordered to and from them. The
 // primitive descriptors, primitives and reorders of a shape are built once and kept in a
-// static map (guarded by a mutex), so that the steps after the first do not JIT again.
+// static cache (guarded by a mutex), so that the steps after the first do not JIT again.
 
-#include <map>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <tuple>
-#include <unordered_map>
 #include <vector>
 
 #include "oneapi/dnnl/dnnl.hpp"
@@ -111,11 +110,11 @@ struct Plan {
 // batch, input channels, height, width, output channels
 using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>;
 
-std::unique_ptr<Plan> make_plan(const Key &key) {
+std::shared_ptr<const Plan> make_plan(const Key &key) {
   const auto [n, c, h, w, o] = key;
   auto &engine = cpu_engine();
   const Dims strides = {1, 1}, padding = {1, 1};
-  auto plan = std::make_unique<Plan>();
+  auto plan = std::make_shared<Plan>();
   plan->src = memory::desc({n, c, h, w}, kF32, Tag::nchw);
   plan->weights = memory::desc({o, c, 3, 3}, kF32, Tag::oihw);
   plan->bias = memory::desc({o}, kF32, Tag::x);
@@ -151,15 +150,23 @@ std::unique_ptr<Plan> make_plan(const Key &key) {
   return plan;
 }
 
-const Plan &plan_for(const Key &key) {
+// Training uses a handful of shapes; inference on images of many sizes would add one plan
+// per size, so the least recently used plans are dropped past this many.
+constexpr size_t kMaxPlans = 64;
+
+std::shared_ptr<const Plan> plan_for(const Key &key) {
   static std::mutex mutex;
-  static std::map<Key, std::unique_ptr<Plan>> plans;
+  static std::list<std::pair<Key, std::shared_ptr<const Plan>>> plans;  // most recent first
   std::lock_guard<std::mutex> lock(mutex);
-  auto found = plans.find(key);
-  if (found == plans.end()) {
-    found = plans.emplace(key, make_plan(key)).first;
+  for (auto it = plans.begin(); it != plans.end(); ++it) {
+    if (it->first == key) {
+      plans.splice(plans.begin(), plans, it);
+      return plans.front().second;
+    }
   }
-  return *found->second;
+  plans.emplace_front(key, make_plan(key));
+  if (plans.size() > kMaxPlans) plans.pop_back();  // a caller may still hold it: shared_ptr
+  return plans.front().second;
 }
 
 std::string shape_text(const std::vector<int64_t> &shape) {
@@ -202,7 +209,8 @@ std::vector<paddle::Tensor> Conv3x3OnednnForward(const paddle::Tensor &x_in, con
   check_inputs(x_in, weight_in, bias_in);
   const auto x = contiguous(x_in), weight = contiguous(weight_in), bias = contiguous(bias_in);
   const auto xs = x.shape();
-  const Plan &plan = plan_for({xs[0], xs[1], xs[2], xs[3], weight.shape()[0]});
+  const auto plan_ptr = plan_for({xs[0], xs[1], xs[2], xs[3], weight.shape()[0]});
+  const Plan &plan = *plan_ptr;
   auto out = paddle::empty({xs[0], weight.shape()[0], xs[2], xs[3]}, paddle::DataType::FLOAT32, paddle::CPUPlace());
 
   auto &stream = cpu_stream();
@@ -222,7 +230,8 @@ std::vector<paddle::Tensor> Conv3x3OnednnBackward(const paddle::Tensor &x_in, co
   check_inputs(x_in, weight_in, bias_in);
   const auto x = contiguous(x_in), weight = contiguous(weight_in), grad_out = contiguous(grad_out_in);
   const auto xs = x.shape(), ws = weight.shape();
-  const Plan &plan = plan_for({xs[0], xs[1], xs[2], xs[3], ws[0]});
+  const auto plan_ptr = plan_for({xs[0], xs[1], xs[2], xs[3], ws[0]});
+  const Plan &plan = *plan_ptr;
   auto grad_x = paddle::empty(xs, paddle::DataType::FLOAT32, paddle::CPUPlace());
   auto grad_weight = paddle::empty(ws, paddle::DataType::FLOAT32, paddle::CPUPlace());
   auto grad_bias = paddle::empty({ws[0]}, paddle::DataType::FLOAT32, paddle::CPUPlace());

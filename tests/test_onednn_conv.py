@@ -146,6 +146,20 @@ def test_conv3x3_switch_keeps_the_network_exact_in_dygraph_only(op):
     assert 'pd_op.conv2d' in program_ops and not any('onednn' in name for name in program_ops)
 
 
+def test_headers_newer_than_the_library_are_not_used(tmp_path, monkeypatch):
+    library = onednn_conv.library_version()
+    for name, minor in (('newer', library[1] + 1), ('same', library[1])):
+        folder = tmp_path / name / 'oneapi' / 'dnnl'
+        folder.mkdir(parents=True)
+        (folder / 'dnnl.hpp').write_text('')
+        (folder / 'dnnl_version.h').write_text(f'#define DNNL_VERSION_MAJOR {library[0]}\n'
+                                               f'#define DNNL_VERSION_MINOR {minor}\n')
+    monkeypatch.setenv('INVDN_ONEDNN_INCLUDE', str(tmp_path / 'newer'))
+    assert onednn_conv.find_headers(library) != str(tmp_path / 'newer')
+    monkeypatch.setenv('INVDN_ONEDNN_INCLUDE', str(tmp_path / 'same'))
+    assert onednn_conv.find_headers(library) == str(tmp_path / 'same')
+
+
 def test_build_failures_give_a_one_line_reason(tmp_path, monkeypatch):
     monkeypatch.setenv('CXX', 'no-such-compiler-here')
     with pytest.raises(RuntimeError, match=r'no C\+\+ compiler \(no-such-compiler-here\) on PATH'):
@@ -156,7 +170,7 @@ def test_build_failures_give_a_one_line_reason(tmp_path, monkeypatch):
     monkeypatch.setattr(onednn_conv, '_SOURCE', str(broken))
     monkeypatch.setattr(onednn_conv, '_MODULE_NAME', 'invdn_broken_op')
     monkeypatch.setenv('INVDN_EXTENSION_DIR', str(tmp_path / 'build'))
-    if onednn_conv.find_headers() is None:
+    if onednn_conv.find_headers(onednn_conv.library_version()) is None:
         pytest.skip('no oneDNN headers: the compile step is not reached')
     with pytest.raises(RuntimeError) as err:
         onednn_conv._build()

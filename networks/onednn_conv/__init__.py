@@ -14,7 +14,7 @@ The wheel's ``include/third_party/install/onednn/include`` holds only forwarding
 from the first of: ``$INVDN_ONEDNN_INCLUDE``, the wheel (should a later one ship them),
 the ``onednn-devel`` package in this environment (``pip install --no-deps
 onednn-devel==2025.0.1``: oneDNN 3.6, the wheel library's version) or PyTorch's
-``torch/include``. Only the oneDNN C API is linked, which is stable within major version 3.
+``torch/include``, whichever is of the library's major version and not newer than it.
 """
 import contextlib
 import ctypes
@@ -24,13 +24,12 @@ import re
 import shutil
 import sys
 from types import ModuleType
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Tuple
 
 import paddle
 
 _SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'conv3x3_onednn.cc')
 _MODULE_NAME = 'invdn_conv3x3_onednn'
-_ONEDNN_MAJOR = 3
 _HEADER = os.path.join('oneapi', 'dnnl', 'dnnl.hpp')
 
 _module: Optional[ModuleType] = None
@@ -50,13 +49,31 @@ def build_directory() -> str:
     return os.path.join(root, f'paddle-{paddle.__version__}')
 
 
-def _header_major(include_dir: str) -> Optional[int]:
+class _Version(ctypes.Structure):
+    _fields_ = [('major', ctypes.c_int), ('minor', ctypes.c_int), ('patch', ctypes.c_int),
+                ('hash', ctypes.c_char_p), ('cpu_runtime', ctypes.c_uint), ('gpu_runtime', ctypes.c_uint)]
+
+
+def library_version() -> Tuple[int, int, int]:
+    """The version of the wheel's libdnnl.so.3 (``dnnl_version()``)."""
+    library = ctypes.CDLL(os.path.join(paddle_library_dir(), 'libdnnl.so.3'))
+    library.dnnl_version.restype = ctypes.POINTER(_Version)
+    version = library.dnnl_version().contents
+    return version.major, version.minor, version.patch
+
+
+def header_version(include_dir: str) -> Optional[Tuple[int, int]]:
+    """(major, minor) of the oneDNN headers in ``include_dir``, or None if there are none."""
+    if not os.path.isfile(os.path.join(include_dir, _HEADER)):
+        return None
     try:
         with open(os.path.join(include_dir, 'oneapi', 'dnnl', 'dnnl_version.h')) as f:
-            found = re.search(r'#define\s+DNNL_VERSION_MAJOR\s+(\d+)', f.read())
+            text = f.read()
     except OSError:
         return None
-    return int(found.group(1)) if found else None
+    major = re.search(r'#define\s+DNNL_VERSION_MAJOR\s+(\d+)', text)
+    minor = re.search(r'#define\s+DNNL_VERSION_MINOR\s+(\d+)', text)
+    return (int(major.group(1)), int(minor.group(1))) if major and minor else None
 
 
 def _header_candidates() -> List[str]:
@@ -72,10 +89,16 @@ def _header_candidates() -> List[str]:
     return candidates
 
 
-def find_headers() -> Optional[str]:
-    """The first include folder with oneDNN 3's C++ headers, or None."""
+def find_headers(library: Tuple[int, ...]) -> Optional[str]:
+    """The first include folder whose oneDNN headers the ``library`` version can serve.
+
+    The major version must match, and the headers must not be newer than the library:
+    newer headers call C functions an older library lacks (PyTorch 2.13's oneDNN 3.12
+    headers call ``dnnl_memory_create_v2``, absent from the wheel's 3.6).
+    """
     for include_dir in _header_candidates():
-        if os.path.isfile(os.path.join(include_dir, _HEADER)) and _header_major(include_dir) == _ONEDNN_MAJOR:
+        version = header_version(include_dir)
+        if version is not None and version[0] == library[0] and version[1] <= library[1]:
             return include_dir
     return None
 
@@ -110,9 +133,11 @@ def _build() -> ModuleType:
     libs = paddle_library_dir()
     if not os.path.isfile(os.path.join(libs, 'libdnnl.so.3')):
         raise RuntimeError(f'this Paddle wheel has no oneDNN library ({libs}/libdnnl.so.3)')
-    include_dir = find_headers()
+    library = library_version()
+    include_dir = find_headers(library)
     if include_dir is None:
-        raise RuntimeError('no oneDNN 3 headers (oneapi/dnnl/dnnl.hpp): pip install --no-deps '
+        raise RuntimeError(f'no oneDNN headers of version {library[0]}.0 to {library[0]}.{library[1]} (the '
+                           f'wheel\'s libdnnl is {".".join(map(str, library))}): pip install --no-deps '
                            'onednn-devel==2025.0.1, or set INVDN_ONEDNN_INCLUDE')
     directory = build_directory()
     os.makedirs(directory, exist_ok=True)
@@ -123,7 +148,8 @@ def _build() -> ModuleType:
             return load_extension(
                 name=_MODULE_NAME, sources=[_SOURCE], extra_include_paths=[include_dir],
                 extra_cxx_cflags=['-O2', '-std=c++17'],
-                extra_ldflags=[f'-L{libs}', '-l:libdnnl.so.3', f'-Wl,-rpath,{libs}'],
+                # -z now: a symbol the library lacks fails the load here, not the process later.
+                extra_ldflags=[f'-L{libs}', '-l:libdnnl.so.3', f'-Wl,-rpath,{libs}', '-Wl,-z,now'],
                 build_directory=directory, verbose=False)
     except Exception as err:  # any failure of the build is the one-line reason
         raise RuntimeError(f'building the oneDNN convolution failed ({type(err).__name__}; '

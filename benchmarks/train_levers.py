@@ -14,8 +14,10 @@ dygraph float32 NCHW (`baseline`), and with the official PyTorch step (`torch`):
 | `to_static_onednn` | that program with the oneDNN flags, i.e. the static executor's oneDNN kernels |
 | `bf16_autocast` | `paddle.amp.auto_cast(dtype='bfloat16')`, level O1 (the loss stays float32) |
 | `cinn` | the program compiled by CINN, when this Paddle build has it |
+| `onednn_conv` | the baseline with every Conv3x3 through the oneDNN custom operator (networks/onednn_conv) |
 | `conv_nchw`, `conv_nhwc`, `conv_torch` | one 3x3 conv 64->64 (the coupling subnet's) forward + backward at the training step's shape, in each layout, and PyTorch's |
 | `conv_static_onednn` | that conv as a `to_static` program with the oneDNN flags (no conv_transpose in it) |
+| `conv_onednn` | that conv (with its bias) through the oneDNN custom operator |
 
 Columns: median wall and CPU seconds per step (per conv for the conv rows), the step's
 losses against the baseline's (the same seed and batch: a lever may not change what is
@@ -35,8 +37,8 @@ import numpy as np
 from engine import cli
 from utils.cpu_speed import available_cpu_cores, configure_cpu
 
-LEVERS = ('baseline', 'onednn_flag', 'to_static', 'to_static_onednn', 'bf16_autocast', 'cinn',
-          'conv_nchw', 'conv_nhwc', 'conv_static_onednn', 'conv_torch', 'torch')
+LEVERS = ('baseline', 'onednn_flag', 'to_static', 'to_static_onednn', 'bf16_autocast', 'cinn', 'onednn_conv',
+          'conv_nchw', 'conv_nhwc', 'conv_static_onednn', 'conv_onednn', 'conv_torch', 'torch')
 TORCH_LEVERS = ('conv_torch', 'torch')
 ONEDNN_FLAGS = {'FLAGS_use_mkldnn': True, 'FLAGS_use_onednn': True}
 SUBNET_FEATURES = 64
@@ -66,6 +68,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 # ---------------------------------------------------------------- levers (child process)
 
+def _onednn_conv(args: argparse.Namespace) -> Callable:
+    """The custom operator's conv function, on ``--threads`` threads (it runs on OpenMP)."""
+    from networks import onednn_conv
+
+    if onednn_conv.load() is None:
+        raise RuntimeError(f'the oneDNN convolution is unavailable: {onednn_conv.unavailable_reason()}')
+    onednn_conv.set_num_threads(args.threads or available_cpu_cores())
+    return onednn_conv.conv3x3
+
+
 def _training_step(args: argparse.Namespace, lever: str) -> Callable[[], float]:
     import paddle
 
@@ -73,7 +85,10 @@ def _training_step(args: argparse.Namespace, lever: str) -> Callable[[], float]:
     from config import load_config
     from engine.trainer import build_optimizer
     from losses import InvDNLoss
+    from networks.InvDN_model import use_dygraph_conv3x3
 
+    if lever == 'onednn_conv':
+        use_dygraph_conv3x3(_onednn_conv(args))
     if lever in ('onednn_flag', 'to_static_onednn'):
         paddle.set_flags(ONEDNN_FLAGS)
     if lever == 'cinn' and not paddle.is_compiled_with_cinn():
@@ -135,6 +150,17 @@ def _conv(args: argparse.Namespace, lever: str) -> Callable[[], float]:
         return run
     import paddle
 
+    if lever == 'conv_onednn':
+        conv3x3 = _onednn_conv(args)
+        weight = paddle.create_parameter([channels, channels, 3, 3], 'float32')
+        bias = paddle.create_parameter([channels], 'float32')
+        inputs = paddle.to_tensor(x, stop_gradient=False)
+
+        def run() -> float:
+            out = conv3x3(inputs, weight, bias).sum()
+            out.backward()
+            return float(out)
+        return run
     layout = 'NHWC' if lever == 'conv_nhwc' else 'NCHW'
     conv = paddle.nn.Conv2D(channels, channels, 3, padding=1, data_format=layout)
     inputs = paddle.to_tensor(x.transpose(0, 2, 3, 1) if layout == 'NHWC' else x, stop_gradient=False)

@@ -14,7 +14,7 @@ Parameter names and shapes match the official PyTorch ``state_dict()`` so its
 weights load without renaming.
 """
 import math
-from typing import Callable, Sequence, Tuple, Union
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import paddle
@@ -23,6 +23,20 @@ import paddle.nn.functional as F
 
 SubnetConstructor = Callable[[int, int], nn.Layer]
 Output = Union[paddle.Tensor, Tuple[paddle.Tensor, paddle.Tensor]]
+ConvFunction = Callable[[paddle.Tensor, paddle.Tensor, paddle.Tensor], paddle.Tensor]
+
+# An alternative kernel for Conv3x3 in dygraph, e.g. networks.onednn_conv.conv3x3 (measured
+# by benchmarks/train_levers.py, lever onednn_conv); None is the stock convolution.
+_dygraph_conv3x3: Optional[ConvFunction] = None
+
+
+def use_dygraph_conv3x3(conv: Optional[ConvFunction]) -> None:
+    """Route every Conv3x3 in dygraph through ``conv(x, weight, bias)`` (None: the stock one).
+
+    Static programs (export, Paddle Inference) always keep the stock convolution.
+    """
+    global _dygraph_conv3x3
+    _dygraph_conv3x3 = conv
 
 
 class Conv3x3(nn.Conv2D):
@@ -43,6 +57,8 @@ class Conv3x3(nn.Conv2D):
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         if not paddle.in_dynamic_mode():
             return super().forward(x)  # the stock form, which Paddle Inference fuses
+        if _dygraph_conv3x3 is not None:
+            return _dygraph_conv3x3(x, self.weight, self.bias)
         # Dygraph adds Conv2D's bias as [1, C, 1, 1] through a slow broadcast on CPU; a
         # [C, 1, 1] bias gives the same values ~3x faster (benchmarks/README.md).
         return F.conv2d(x, self.weight, padding=1) + self.bias.reshape([-1, 1, 1])

@@ -37,11 +37,12 @@ from engine.distributed import (check_shared_folder, gather, init_process_group,
                                 rank_rng_state, restore_rank_rng_state, seed_all, world_and_rank)
 from engine.evaluate import EvalResult, evaluate_pairs
 from losses import InvDNLoss
-from networks import InvNet, build_invnet
+from networks import InvNet, build_invnet, use_dygraph_conv3x3
 from utils.checkpoint import (LATEST, CheckpointError, atomic_save, compare_state_dicts,
                               describe_mismatch, find_resumable, load_weights,
                               read_training_checkpoint, save_training_checkpoint,
                               training_checkpoint, with_integrity)
+from utils.cpu_speed import default_threads
 from utils.durable import DiskFullError, atomic_write_bytes, remove_stale_temps
 from utils.device import on_gpu, select_device
 from utils.image_io import ImageReadError
@@ -301,6 +302,24 @@ class InlineLoader:
                    for key, value in batch.items()}
 
 
+def select_cpu_conv(choice: str) -> str:
+    """``train.cpu_conv``: route every Conv3x3 in dygraph through the oneDNN custom operator
+    ('auto', when it builds here) or keep Paddle's own convolution ('paddle', and on GPUs).
+    Returns the line to log, with the reason when 'auto' falls back."""
+    from networks import onednn_conv
+
+    use_dygraph_conv3x3(None)
+    if choice == 'paddle':
+        return 'Convolutions: Paddle dygraph'
+    if onednn_conv.load() is None:
+        return f'Convolutions: Paddle dygraph (oneDNN custom operator unavailable: {onednn_conv.unavailable_reason()})'
+    # The operator runs on OpenMP, not MKL: the same thread count as the GEMMs (utils/cpu_speed).
+    threads = int(os.environ.get('MKL_NUM_THREADS') or default_threads())
+    onednn_conv.set_num_threads(threads)
+    use_dygraph_conv3x3(onednn_conv.conv3x3)
+    return f'Convolutions: oneDNN custom operator (networks/onednn_conv), {threads} thread(s)'
+
+
 class Trainer:
     """State of one training run; ``run()`` trains from the current iteration to ``niter``."""
 
@@ -353,6 +372,7 @@ class Trainer:
             if warnings:
                 notes.append(f'WARNING: resuming from the older checkpoint {resume_path}')
         self.device = paddle.get_device()  # what runs, after the launcher's choice
+        notes.append(select_cpu_conv(cfg.train.cpu_conv if not on_gpu() else 'paddle'))
         train_cfg, data_cfg, seed = cfg.train, cfg.datasets.train, cfg.train.manual_seed
         if self.world_size != train_cfg.world_size:
             notes.append(f'WARNING: the configuration is set for train.world_size = '
@@ -490,6 +510,7 @@ class Trainer:
             self._release()
 
     def _release(self) -> None:
+        use_dygraph_conv3x3(None)  # the process-wide kernel choice is this run's only
         if self.sample_errors is not None:
             self.sample_errors.close()
             self.sample_errors = None

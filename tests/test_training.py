@@ -130,6 +130,23 @@ def test_checkpoint_contents_and_logs(six_iterations):
     assert not [p for p in (exp / 'models').iterdir() if p.suffix == '.tmp']
 
 
+def test_cpu_convolution_choice_is_logged_and_agrees_with_paddles_own(six_iterations, synthetic_sidd, tmp_path):
+    """train.cpu_conv=auto (the default) uses the oneDNN operator when it builds here, and
+    train.cpu_conv=paddle Paddle's own convolution; the losses agree to float32 rounding."""
+    from networks import onednn_conv
+
+    cfg, root = six_iterations
+    log = (root / 'full' / 'train.log').read_text()
+    if onednn_conv.load() is not None:
+        assert 'Convolutions: oneDNN custom operator' in log
+    else:
+        assert f'oneDNN custom operator unavailable: {onednn_conv.unavailable_reason()}' in log
+    train(small_config(synthetic_sidd, tmp_path, 'paddle_conv', 'train.niter=3', 'train.cpu_conv=paddle'))
+    assert 'Convolutions: Paddle dygraph\n' in (tmp_path / 'paddle_conv' / 'train.log').read_text()
+    np.testing.assert_allclose(losses_of(load_checkpoint(tmp_path, 'paddle_conv')),
+                               losses_of(load_checkpoint(root, 'full'))[:3], rtol=1e-4)
+
+
 def test_existing_experiment_is_never_reused_without_resume(six_iterations):
     cfg, root = six_iterations
     latest = root / 'full' / 'models' / 'model_latest.pdparams'

@@ -52,11 +52,11 @@ quiet_paddle('--verbose' in sys.argv)  # before Paddle is imported, as engine.cl
 
 import paddle  # noqa: E402
 
-from config import load_config, paper_default  # noqa: E402
+from config import SCHEMA, load_config, paper_default  # noqa: E402
 from dataloaders import LQGTRNDataset, folder_pairs  # noqa: E402
 from dataloaders.sampler import ResumableBatchSampler  # noqa: E402
 from engine import cli  # noqa: E402
-from engine.trainer import LOSS_TERMS, build_optimizer  # noqa: E402
+from engine.trainer import LOSS_TERMS, build_optimizer, select_cpu_conv  # noqa: E402
 from losses import InvDNLoss  # noqa: E402
 from networks import build_invnet  # noqa: E402
 from tools.align_with_torch import (OfficialObjective, import_official,  # noqa: E402
@@ -93,6 +93,9 @@ def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
                      help=f"each code with its own loader and RNG, judged over >= {MIN_SEEDS} seeds")
     parser.add_argument('--window', type=cli.positive_int, default=50,
                         help='--independent: iterations per window of the loss tests')
+    parser.add_argument('--cpu_conv', default=paper_default('train.cpu_conv'), choices=SCHEMA['train']['cpu_conv'].choices,
+                        help="this code's convolutions, as the training config's train.cpu_conv: the oneDNN "
+                             "custom operator when it builds ('auto') or Paddle's own")
     parser.add_argument('--jobs', type=cli.positive_int, default=1,
                         help='seeds trained at once, each in its own process')
     cli.add_result_args(parser, 'results/align_training', 'folder for curves.json, report.md and the figure')
@@ -108,7 +111,7 @@ def settings(args: argparse.Namespace, seed: int) -> dict:
     """What makes two runs the same run; kept in curves.json to decide whether one can be reused."""
     return {'data_dir': os.path.realpath(args.data_dir), 'iters': args.iters, 'batch_size': args.batch_size,
             'gt_size': args.gt_size, 'block_num': list(args.block_num), 'val_freq': args.val_freq,
-            'independent': args.independent, 'seed': seed}
+            'independent': args.independent, 'cpu_conv': args.cpu_conv, 'seed': seed}
 
 
 def train_config(args):
@@ -311,7 +314,8 @@ def run_report(args: argparse.Namespace, curves: Curves, seed: int, codes: str) 
              f'Official code {codes}; data {args.data_dir}; {done} of {args.iters} iterations, batch {args.batch_size}, '
              f'GT {args.gt_size}, block_num {list(args.block_num)}, seed {seed}; '
              f'{"independent loaders and RNG" if args.independent else "same batches and z"}; '
-             f'paddle {paddle.__version__}, torch {torch.__version__}; run time {curves["seconds"]:.0f} s.', '']
+             f'paddle {paddle.__version__}, torch {torch.__version__}; run time {curves["seconds"]:.0f} s.',
+             f'{curves["convolutions"]}.', '']
     failed = []
     if args.independent:
         lines.append('Independent streams: judged over several seeds (see the judgement of the whole command).')
@@ -355,12 +359,14 @@ def train_seed(args: argparse.Namespace, seed: int, folder: str) -> Curves:
     torch.manual_seed(seed)
     torch_net = official.Inv_arch.InvNet(3, 3, official.Subnet_constructor.subnet('Resnet'), list(args.block_num), 2)
     state = convert_state_dict(torch_net.state_dict(), build_invnet(3, 3, args.block_num, 4), 'official model')
+    convolutions = select_cpu_conv(args.cpu_conv)
+    print(f'seed {seed}: {convolutions}', flush=True)
     paddle.seed(seed)
     runs = {'paddle': PaddleRun(state, args), 'torch': TorchRun(official, torch_net, args, torch.float32)}
     if not args.independent:
         runs['torch_fp64'] = TorchRun(official, torch_net, args, torch.float64)
     curves = {name: {**{term: [] for term in TERMS}, 'val_psnr': []} for name in runs}
-    curves['settings'] = settings(args, seed)
+    curves['settings'], curves['convolutions'] = settings(args, seed), convolutions
     train_root = os.path.join(args.data_dir, 'train_mini')
     blocks = list(folder_pairs(os.path.join(args.data_dir, 'val_mini')))
     ours = our_batches(LQGTRNDataset(train_root, 'train', scale=4, GT_size=args.gt_size, seed=seed), args, seed)
@@ -441,7 +447,8 @@ def child_argv(args: argparse.Namespace, seed: int) -> List[str]:
             '--data_dir', args.data_dir, '--iters', str(args.iters), '--batch_size', str(args.batch_size),
             '--gt_size', str(args.gt_size), '--block_num', *map(str, args.block_num),
             '--val_freq', str(args.val_freq), '--seed', str(seed), '--independent', str(args.independent),
-            '--window', str(args.window), '--result_dir', seed_folder(args, seed), '--overwrite', str(args.overwrite)]
+            '--window', str(args.window), '--cpu_conv', args.cpu_conv, '--result_dir', seed_folder(args, seed),
+            '--overwrite', str(args.overwrite)]
     return argv
 
 
@@ -478,7 +485,7 @@ def judgement_report(args: argparse.Namespace, runs: Dict[int, Curves]) -> Tuple
     """The report of several seeds: each seed's drift check, or the independent-stream tests."""
     lines = ['# Training alignment over seeds: InvDN-Paddle vs official PyTorch InvDN', '',
              f'Data {args.data_dir}; {args.iters} iterations, batch {args.batch_size}, GT {args.gt_size}, '
-             f'block_num {list(args.block_num)}; seeds {" ".join(map(str, runs))}; '
+             f'block_num {list(args.block_num)}, cpu_conv {args.cpu_conv}; seeds {" ".join(map(str, runs))}; '
              f'{"independent loaders and RNG" if args.independent else "same batches and z"}; '
              'each seed in seed_<seed>/.', '']
     if args.independent:

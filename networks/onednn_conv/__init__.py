@@ -123,6 +123,19 @@ def _output_to(path: str) -> Iterator[None]:
             os.close(saved[1])
 
 
+@contextlib.contextmanager
+def _build_lock(directory: str) -> Iterator[None]:
+    """An exclusive lock on the build folder, released when the process ends whatever happens."""
+    import fcntl
+
+    with open(os.path.join(directory, 'build.lock'), 'a') as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
 def _build() -> ModuleType:
     """Compile (or load the cached build of) the operator; raises RuntimeError with the reason."""
     if not sys.platform.startswith('linux'):
@@ -144,7 +157,8 @@ def _build() -> ModuleType:
     log_path = os.path.join(directory, 'build.log')
     from paddle.utils.cpp_extension import load as load_extension
     try:
-        with _output_to(log_path):
+        # One build at a time: the ranks of a data-parallel run all load it at once.
+        with _build_lock(directory), _output_to(log_path):
             return load_extension(
                 name=_MODULE_NAME, sources=[_SOURCE], extra_include_paths=[include_dir],
                 extra_cxx_cflags=['-O2', '-std=c++17'],

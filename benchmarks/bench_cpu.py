@@ -250,9 +250,10 @@ def row_train_step(args):
 
     from config import load_config
     from losses import InvDNLoss
-    from engine.trainer import build_optimizer
+    from engine.trainer import build_optimizer, select_cpu_conv
 
     train_cfg = load_config(None).train
+    print(f'train_step: {select_cpu_conv(train_cfg.cpu_conv)}', file=sys.stderr)  # the trainer's default
     model = paddle_model(args)
     model.train()
     optimizer, _ = build_optimizer(train_cfg, model.parameters())

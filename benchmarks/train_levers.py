@@ -3,18 +3,18 @@
     python -m benchmarks.train_levers --torch_repo ../InvDN [--threads 1] [--json levers.json]
 
 Each lever runs in its own process (a lever that crashes, e.g. with a segmentation fault,
-cannot take the others down) and is compared with the project's default training step,
+cannot take the others down) and is compared with the training step on Paddle's own kernels,
 dygraph float32 NCHW (`baseline`), and with the official PyTorch step (`torch`):
 
 | lever | what runs |
 | --- | --- |
-| `baseline` | the trainer's step: losses.InvDNLoss, backward, multi-tensor Adam with clipping |
+| `baseline` | the trainer's step with Paddle's own convolution (`train.cpu_conv=paddle`): losses.InvDNLoss, backward, multi-tensor Adam with clipping |
 | `onednn_flag` | the same with FLAGS_use_mkldnn / FLAGS_use_onednn set (do dygraph kernels change?) |
 | `to_static` | the loss (forward + reverse + terms) as one `paddle.jit.to_static` program |
 | `to_static_onednn` | that program with the oneDNN flags, i.e. the static executor's oneDNN kernels |
 | `bf16_autocast` | `paddle.amp.auto_cast(dtype='bfloat16')`, level O1 (the loss stays float32) |
 | `cinn` | the program compiled by CINN, when this Paddle build has it |
-| `onednn_conv` | the baseline with every Conv3x3 through the oneDNN custom operator (networks/onednn_conv) |
+| `onednn_conv` | the baseline with every Conv3x3 through the oneDNN custom operator (networks/onednn_conv): the trainer's CPU default (`train.cpu_conv=auto`) |
 | `conv_nchw`, `conv_nhwc`, `conv_torch` | one 3x3 conv 64->64 (the coupling subnet's) forward + backward at the training step's shape, in each layout, and PyTorch's |
 | `conv_static_onednn` | that conv as a `to_static` program with the oneDNN flags (no conv_transpose in it) |
 | `conv_onednn` | that conv (with its bias) through the oneDNN custom operator |

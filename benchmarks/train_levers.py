@@ -68,13 +68,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 # ---------------------------------------------------------------- levers (child process)
 
-def _onednn_conv(args: argparse.Namespace) -> Callable:
-    """The custom operator's conv function, on ``--threads`` threads (it runs on OpenMP)."""
+def _onednn_conv() -> Callable:
+    """The trainer's CPU convolution choice (engine.trainer.select_cpu_conv, threads as
+    configure_cpu set them), which must be the oneDNN operator here; its conv function."""
+    from engine.trainer import select_cpu_conv
     from networks import onednn_conv
 
+    choice = select_cpu_conv('auto')
     if onednn_conv.load() is None:
-        raise RuntimeError(f'the oneDNN convolution is unavailable: {onednn_conv.unavailable_reason()}')
-    onednn_conv.set_num_threads(args.threads or available_cpu_cores())
+        raise RuntimeError(choice)
     return onednn_conv.conv3x3
 
 
@@ -85,10 +87,9 @@ def _training_step(args: argparse.Namespace, lever: str) -> Callable[[], float]:
     from config import load_config
     from engine.trainer import build_optimizer
     from losses import InvDNLoss
-    from networks.InvDN_model import use_dygraph_conv3x3
 
     if lever == 'onednn_conv':
-        use_dygraph_conv3x3(_onednn_conv(args))
+        _onednn_conv()  # routes every Conv3x3 through the operator
     if lever in ('onednn_flag', 'to_static_onednn'):
         paddle.set_flags(ONEDNN_FLAGS)
     if lever == 'cinn' and not paddle.is_compiled_with_cinn():
@@ -151,7 +152,7 @@ def _conv(args: argparse.Namespace, lever: str) -> Callable[[], float]:
     import paddle
 
     if lever == 'conv_onednn':
-        conv3x3 = _onednn_conv(args)
+        conv3x3 = _onednn_conv()
         weight = paddle.create_parameter([channels, channels, 3, 3], 'float32')
         bias = paddle.create_parameter([channels], 'float32')
         inputs = paddle.to_tensor(x, stop_gradient=False)

@@ -91,10 +91,10 @@ SCHEMA: Dict[str, Any] = {
         'allow_tf32': Field(False, 'bool'),
         # Mixed precision on GPUs (not in the paper, which trains in float32): off, O1
         # (autocast) or O2 (float16 weights, float32 master copies), float16 with dynamic loss
-        # scaling; Paddle has no bf16 training on CPUs (engine/trainer.py MixedPrecision).
+        # scaling; Paddle has no bf16 training on CPUs (training/trainer.py MixedPrecision).
         'amp': Field('off', 'str', choices=('off', 'O1', 'O2')),
         # CPU only: every 3x3 convolution through the oneDNN custom operator
-        # (networks/onednn_conv, built on first use; Paddle's own conv when it cannot be built),
+        # (ops/onednn_conv, built on first use; Paddle's own conv when it cannot be built),
         # which makes the step as fast as the official PyTorch one (benchmarks/README.md), or
         # always Paddle's own dygraph convolution. The two agree to float32 rounding.
         'cpu_conv': Field('auto', 'str', choices=('auto', 'paddle')),

@@ -5,13 +5,13 @@ variant with inputs ``noisy [N, 3, H, W]`` (float32 in [0, 1], H and W multiples
 and ``z [K*N, 45, H/4, W/4]`` (standard normal times the Gaussian scale; K draws per
 image), dynamic N, K, H and W. The saved program is loaded back and compared with the
 dynamic model before DIR/model_contract.json, which describes the inputs and outputs, is
-written (engine/export.py). With --format onnx, DIR/model.onnx is written beside it
+written (deploy/export.py). With --format onnx, DIR/model.onnx is written beside it
 (paddle2onnx, attributes checked against the program and repaired, then verified with ONNX
 Runtime and, when installed, OpenVINO; pip install -r requirements-deploy.txt).
 
   python export_model.py --weights W --save_inference_dir DIR [--format onnx]
 """
-from engine import cli
+from apps import cli
 
 
 def parse_args(argv=None):
@@ -36,7 +36,7 @@ def main(argv=None) -> dict:
     """Export; returns the max abs difference of each check."""
     args = parse_args(argv)
     cli.prepare_process(args.verbose)
-    from engine.export import ExportError, export_onnx, export_program, exported_files
+    from deploy.export import ExportError, export_onnx, export_program, exported_files
     from utils.device import on_gpu
 
     existing = exported_files(args.save_inference_dir)
@@ -54,7 +54,7 @@ def main(argv=None) -> dict:
             differences.update(onnx_report.differences)
     except (ExportError, ImportError, OSError, ValueError, RuntimeError) as err:
         cli.fail(err)
-    from engine.export import LIMITS
+    from deploy.export import LIMITS
 
     for name, diff in differences.items():
         limit, unit = LIMITS[name]

@@ -11,7 +11,7 @@ from typing import Tuple
 import numpy as np
 
 from dataloaders.sidd_mat import MAT_KEYS, block_name, load_blocks
-from engine import cli
+from apps import cli
 from utils.durable import resume_mismatch
 from utils.image_io import write_image
 from utils.parallel import map_with_progress

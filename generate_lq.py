@@ -9,7 +9,7 @@ import os
 from typing import Tuple
 
 from config import paper_default
-from engine import cli
+from apps import cli
 from utils.durable import DiskFullError, resume_mismatch
 from utils.image_io import list_images, read_image_with_depth, write_image
 from utils.matlab_imresize import imresize

@@ -12,7 +12,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from engine import cli
+from apps import cli
 from utils.durable import resume_mismatch
 from utils.image_io import read_image_raw, write_image
 from utils.parallel import map_with_progress

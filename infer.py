@@ -13,8 +13,8 @@ predictor settings, preprocess / inference / postprocess ms, ips, CPU memory).
 """
 import os
 
-from engine import cli
-from engine.contract import PRECISIONS
+from apps import cli
+from core.contract import PRECISIONS
 
 
 def parse_args(argv=None):
@@ -49,8 +49,8 @@ def main(argv=None) -> None:
     cli.prepare_process(args.verbose)
     import numpy as np
 
-    from engine.images import StageTimer, denoise_files
-    from engine.inference import find_model_files
+    from apps.images import StageTimer, denoise_files
+    from deploy.paddle_inference import find_model_files
     from utils.cpu_speed import available_cpu_cores
     from utils.device import gpu_available, select_device
 

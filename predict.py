@@ -8,7 +8,7 @@ others are still processed; the exit status is then 1.
   python predict.py --input photo.png --result_dir out --weights W
   python predict.py --input noisy_dir --gt_dir clean_dir --result_dir out --save_comparison
 """
-from engine import cli
+from apps import cli
 
 
 def parse_args(argv=None):
@@ -25,7 +25,7 @@ def parse_args(argv=None):
 def main(argv=None) -> None:
     args = parse_args(argv)
     cli.prepare_process(args.verbose)
-    from engine.images import denoise_files
+    from apps.images import denoise_files
 
     files, options = cli.plan_image_job(args)
     backend = cli.open_backend_or_fail(args.backend, cli.load_model(args), args.precision)

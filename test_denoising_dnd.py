@@ -11,7 +11,7 @@ boxes are denoised).
 """
 import os
 
-from engine import cli
+from apps import cli
 
 
 def parse_args(argv=None):
@@ -35,7 +35,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     cli.prepare_process(args.verbose)
     from dataloaders.dnd import read_boxes
-    from engine.dnd import denoise_dnd
+    from apps.dnd_submission import denoise_dnd
 
     options = cli.denoise_options(args)
     try:  # the boxes are read before the model is loaded

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from engine import cli
+from apps import cli
 
 
 def parse_args(argv=None):
@@ -60,7 +60,7 @@ def metrics_paths(args) -> list:
 
 
 def evaluate_validation(backend, options, pairs, args) -> None:
-    from engine.evaluate import evaluate_pairs
+    from core.evaluate import evaluate_pairs
 
     print(f'evaluating {len(pairs)} blocks: mc_samples={options.mc_samples}, '
           f'self_ensemble={options.self_ensemble}, seed={options.seed}, back end {backend.name}')
@@ -84,7 +84,7 @@ def denoise_benchmark(backend, options, args) -> None:
     from tqdm import tqdm
 
     from dataloaders.sidd_mat import BENCHMARK_KEY, block_name, load_blocks
-    from engine.denoise import denoise_array
+    from core.denoise import denoise_array
     from utils.image_io import quantize, write_image
 
     noisy = load_blocks(args.benchmark_mat, BENCHMARK_KEY)

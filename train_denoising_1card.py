@@ -4,7 +4,7 @@
 
 Four cards: train_denoising_4cards.py (the same loop, another default configuration).
 """
-from engine.cli import training_main
+from apps.cli import training_main
 
 
 def main(argv=None) -> None:

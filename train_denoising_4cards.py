@@ -6,7 +6,7 @@
 The batch size in the YAML is per card. On CPU (gloo backend, e.g. to test):
     python -m paddle.distributed.launch --nproc_per_node 2 train_denoising_4cards.py -o device=cpu
 """
-from engine.cli import training_main
+from apps.cli import training_main
 
 
 def main(argv=None) -> None:

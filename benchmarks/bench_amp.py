@@ -15,7 +15,7 @@ import statistics
 import tempfile
 import time
 
-from engine import cli
+from apps import cli
 
 
 def parse_args(argv=None):
@@ -40,7 +40,7 @@ def run_variant(args, level: str, workdir: str) -> tuple:
     import paddle
 
     from config import load_config
-    from engine.trainer import Trainer
+    from training.trainer import Trainer
 
     cfg = load_config(None, [
         f'device={args.device}', f'name=amp_{level}', f'path.experiments_root={workdir}',
@@ -69,7 +69,7 @@ def main(argv=None) -> None:
     print(f'paper model {args.block_num}, batch {args.batch_size}, GT {args.gt_size}, '
           f'{args.iters} steps, device {args.device}, bf16 CPU support: '
           f'{paddle.base.core.supports_bfloat16()}')
-    from engine.trainer import TrainingError
+    from training.errors import TrainingError
 
     results = {}
     with tempfile.TemporaryDirectory(prefix='bench_amp_') as workdir:

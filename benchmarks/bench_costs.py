@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from engine import cli
+from apps import cli
 
 
 def median_ms(run: Callable[[], object], repeats: int) -> float:
@@ -43,8 +43,8 @@ def main(argv=None) -> None:
 
     from config import load_config
     from dataloaders import LQGTRNDataset
-    from engine.backends import open_backend
-    from engine.trainer import build_optimizer
+    from deploy.runtimes import open_backend
+    from training.optim import build_optimizer
     from networks import InvNetOneForward, build_invnet
 
     train_root = os.path.join(args.data_dir, 'train_mini')

@@ -4,11 +4,11 @@ PyTorch code.
     python -m benchmarks.bench_cpu [--torch_repo /path/to/InvDN] [--json cpu.json]
 
 Rows (each in its own process, so that peak memory is the row's own): the fp32 and bf16
-matmul peaks of this machine, dygraph denoising (engine.denoise), every back end of an
+matmul peaks of this machine, dygraph denoising (core.denoise), every back end of an
 export (export_model.py --format onnx) in each precision it has -- Paddle Inference fp32 and
 bf16 (oneDNN), ONNX Runtime fp32, OpenVINO fp32 and bf16 -- one training step
 (losses.InvDNLoss, the trainer's Adam with global-norm clipping), and a large image
-(--large_mp megapixels, tiled by engine.denoise) per back end; with --torch_repo also the
+(--large_mp megapixels, tiled by core.denoise) per back end; with --torch_repo also the
 official model's eager denoising and training step. Each row: the median of --repeats
 timed runs after --warmup runs (the large rows: one run after a warm-up tile), GFLOP/s from
 the model's convolution FLOPs, the share of the measured fp32 and bf16 matmul peaks, and the
@@ -28,7 +28,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from engine import cli
+from apps import cli
 from utils.cpu_speed import available_cpu_cores
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..'))
@@ -121,15 +121,16 @@ def _time(run: Callable[[], object], repeats: int, warmup: int) -> Dict[str, Lis
     return times
 
 
-def paddle_model(args: argparse.Namespace, network_class=None):
-    """The network of ``args.block_num``, seeded (or ``args.weights``); shared with train_levers."""
+def paddle_model(args: argparse.Namespace, network_class=None, conv3x3=None):
+    """The network of ``args.block_num``, seeded (or ``args.weights``), with ``conv3x3`` as its
+    dynamic-graph convolution (networks.build_invnet); shared with train_levers."""
     import paddle
 
     from networks.InvDN_model import InvNet, build_invnet
     from utils.checkpoint import load_weights
 
     paddle.seed(0)
-    model = build_invnet(3, 3, args.block_num, 4, network_class=network_class or InvNet)
+    model = build_invnet(3, 3, args.block_num, 4, network_class=network_class or InvNet, conv3x3=conv3x3)
     if args.weights:
         load_weights(model, args.weights)
     return model
@@ -169,7 +170,7 @@ def row_matmul_torch(args):
 
 def row_dygraph(args):
 
-    from engine.denoise import DenoiseOptions, DygraphBackend, denoise
+    from core.denoise import DenoiseOptions, DygraphBackend, denoise
 
     backend = DygraphBackend(paddle_model(args))
     noisy = _denoise_inputs(args)['noisy']
@@ -185,8 +186,8 @@ def row_matmul_torch_bf16(args):
 
 def row_matmul_openvino_bf16(args):
     """OpenVINO's own bf16 GEMM (inference precision hint bf16), what its bf16 rows run on."""
-    from engine.onnx_backends import openvino_bf16_supported
-    from engine.onnx_graph import require
+    from deploy.onnx_backends import openvino_bf16_supported
+    from deploy.onnx_graph import require
 
     ov = require('openvino')
     if not openvino_bf16_supported():
@@ -206,7 +207,7 @@ def row_matmul_openvino_bf16(args):
 
 
 def _open_exported(args, row: str):
-    from engine.backends import open_exported_backend
+    from deploy.runtimes import open_exported_backend
 
     for backend, precision in INFER_BACKENDS:
         if row in (_infer_row(backend, precision), _infer_row(backend, precision, large=True)):
@@ -228,7 +229,7 @@ def large_image_size(megapixels: float) -> Tuple[int, int]:
 
 
 def _row_large(args):
-    from engine.denoise import DenoiseOptions, denoise
+    from core.denoise import DenoiseOptions, denoise
 
     backend = _open_exported(args, args.run_row)
     height, width = large_image_size(args.large_mp)
@@ -250,11 +251,13 @@ def row_train_step(args):
 
     from config import load_config
     from losses import InvDNLoss
-    from engine.trainer import build_optimizer, select_cpu_conv
+    from training.devices import select_cpu_conv
+    from training.optim import build_optimizer
 
     train_cfg = load_config(None).train
-    print(f'train_step: {select_cpu_conv(train_cfg.cpu_conv)}', file=sys.stderr)  # the trainer's default
-    model = paddle_model(args)
+    conv3x3, convolutions = select_cpu_conv(train_cfg.cpu_conv)  # the trainer's default
+    print(f'train_step: {convolutions}', file=sys.stderr)
+    model = paddle_model(args, conv3x3=conv3x3)
     model.train()
     optimizer, _ = build_optimizer(train_cfg, model.parameters())
     criterion = InvDNLoss.from_config(train_cfg)
@@ -450,8 +453,8 @@ def row_flops(args: argparse.Namespace, row: str, denoise_flops: float) -> float
 
 
 def _tile_extent(size: int, tile: int, overlap: int = 32) -> List[int]:
-    """Lengths of the tiles engine.denoise cuts along one axis."""
-    from engine.denoise import _tile_starts
+    """Lengths of the tiles core.denoise cuts along one axis."""
+    from core.denoise import _tile_starts
 
     stride = max(4, (tile - overlap) // 4 * 4)
     return [min(tile, size - start) for start in _tile_starts(size, tile, stride)]

@@ -2,7 +2,7 @@
 
     python -m benchmarks.quality --val_dir ../shared/SIDD_mini/val_mini [--weights W] [--json F]
 
-Every row runs the one denoise routine (engine.denoise) on the noisy/GT blocks of --val_dir
+Every row runs the one denoise routine (core.denoise) on the noisy/GT blocks of --val_dir
 and scores uint8-quantised outputs as the SIDD benchmark does:
 - evaluation settings: one z, forward_x8 (8 flips, one z each), MC 16 (16 z), and
   Multi_forward_x8 (16 z for each of the 8 flips); the gain of each over one z;
@@ -21,7 +21,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from engine import cli
+from apps import cli
 
 
 SETTINGS = ('one_z', 'forward_x8', 'mc_16', 'multi_forward_x8')
@@ -62,12 +62,12 @@ def main(argv=None) -> Dict[str, object]:
     args = parse_args(argv)
     cli.prepare_process(args.verbose)
     from dataloaders import folder_pairs
-    from engine.backends import open_backend
-    from engine.denoise import DenoiseOptions, denoise_array
-    from engine.evaluate import score
-    from engine.backends import installed
-    from engine.export import export_onnx, export_program
-    from engine.inference import PaddleInferenceBackend, bf16_supported
+    from deploy.runtimes import open_backend
+    from core.denoise import DenoiseOptions, denoise_array
+    from core.evaluate import score
+    from deploy.runtimes import installed
+    from deploy.export import export_onnx, export_program
+    from deploy.paddle_inference import PaddleInferenceBackend, bf16_supported
 
     model = cli.load_model(args)
     pairs = folder_pairs(args.val_dir)
@@ -120,7 +120,7 @@ def main(argv=None) -> Dict[str, object]:
         else:
             figures['paddle_inference_bf16'] = 'skipped: this CPU has no AVX512-BF16/AMX'
         if 'openvino' in onnx_backends:
-            from engine.onnx_backends import OpenVinoBackend, openvino_bf16_supported
+            from deploy.onnx_backends import OpenVinoBackend, openvino_bf16_supported
 
             if openvino_bf16_supported():
                 bf16_backends['openvino'] = OpenVinoBackend(os.path.join(model_dir, 'model.onnx'),

@@ -14,7 +14,7 @@ dygraph float32 NCHW (`baseline`), and with the official PyTorch step (`torch`):
 | `to_static_onednn` | that program with the oneDNN flags, i.e. the static executor's oneDNN kernels |
 | `bf16_autocast` | `paddle.amp.auto_cast(dtype='bfloat16')`, level O1 (the loss stays float32) |
 | `cinn` | the program compiled by CINN, when this Paddle build has it |
-| `onednn_conv` | the baseline with every Conv3x3 through the oneDNN custom operator (networks/onednn_conv): the trainer's CPU default (`train.cpu_conv=auto`) |
+| `onednn_conv` | the baseline with every Conv3x3 through the oneDNN custom operator (ops/onednn_conv): the trainer's CPU default (`train.cpu_conv=auto`) |
 | `conv_nchw`, `conv_nhwc`, `conv_torch` | one 3x3 conv 64->64 (the coupling subnet's) forward + backward at the training step's shape, in each layout, and PyTorch's |
 | `conv_static_onednn` | that conv as a `to_static` program with the oneDNN flags (no conv_transpose in it) |
 | `conv_onednn` | that conv (with its bias) through the oneDNN custom operator |
@@ -34,7 +34,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from engine import cli
+from apps import cli
 from utils.cpu_speed import available_cpu_cores, configure_cpu
 
 LEVERS = ('baseline', 'onednn_flag', 'to_static', 'to_static_onednn', 'bf16_autocast', 'cinn', 'onednn_conv',
@@ -69,15 +69,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 # ---------------------------------------------------------------- levers (child process)
 
 def _onednn_conv() -> Callable:
-    """The trainer's CPU convolution choice (engine.trainer.select_cpu_conv, threads as
+    """The trainer's CPU convolution choice (training.devices.select_cpu_conv, threads as
     configure_cpu set them), which must be the oneDNN operator here; its conv function."""
-    from engine.trainer import select_cpu_conv
-    from networks import onednn_conv
+    from training.devices import select_cpu_conv
 
-    choice = select_cpu_conv('auto')
-    if onednn_conv.load() is None:
+    conv3x3, choice = select_cpu_conv('auto')
+    if conv3x3 is None:
         raise RuntimeError(choice)
-    return onednn_conv.conv3x3
+    return conv3x3
 
 
 def _training_step(args: argparse.Namespace, lever: str) -> Callable[[], float]:
@@ -85,17 +84,17 @@ def _training_step(args: argparse.Namespace, lever: str) -> Callable[[], float]:
 
     from benchmarks.bench_cpu import paddle_model, training_data
     from config import load_config
-    from engine.trainer import build_optimizer
+    from training.optim import build_optimizer
     from losses import InvDNLoss
 
-    if lever == 'onednn_conv':
-        _onednn_conv()  # routes every Conv3x3 through the operator
     if lever in ('onednn_flag', 'to_static_onednn'):
         paddle.set_flags(ONEDNN_FLAGS)
     if lever == 'cinn' and not paddle.is_compiled_with_cinn():
         raise RuntimeError('this Paddle build has no CINN (paddle.is_compiled_with_cinn() is False)')
     train_cfg = load_config(None).train
-    model = paddle_model(argparse.Namespace(block_num=args.block_num, weights=None))
+    # onednn_conv: the network built with the operator as its convolution, as the trainer does.
+    model = paddle_model(argparse.Namespace(block_num=args.block_num, weights=None),
+                         conv3x3=_onednn_conv() if lever == 'onednn_conv' else None)
     model.train()
     optimizer, _ = build_optimizer(train_cfg, model.parameters())
     criterion = InvDNLoss.from_config(train_cfg)

@@ -14,7 +14,7 @@ processes and of resuming.
 """
 import math
 import os
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 from paddle.io import Dataset
@@ -133,61 +133,3 @@ class LQGTRNDataset(Dataset):
         rng = np.random.default_rng([self.seed, int(index)])
         lq, gt, noisy = self.crop_and_augment(rng, name, self._read_lq(name, gt), [gt, noisy])
         return {'LQ': _to_chw(lq), 'GT': _to_chw(gt), 'Noisy': _to_chw(noisy), 'name': name}
-
-
-class LQGTSNDataset(LQGTRNDataset):
-    """Clean images only (official ``LQGTSN_dataset.py``): ``dataroot/GT`` (and optional ``LQ/``),
-    Noisy = GT + N(0, (sigma / 255)^2), not clipped.
-
-    As in the official dataset the noise is drawn last, after cropping and augmentation (for
-    validation: after the modcrop of the whole image), with ``noise_mode`` 'S' (a fixed
-    ``sigma``, 0-255 scale) or 'B' (blind: a sigma drawn uniformly from [0, 55] per sample).
-    Draws come from ``default_rng([seed, index])`` as for the crops: validation sees the same
-    noisy copy at every validation, so its PSNR is comparable across runs.
-    """
-    FOLDERS = ('GT',)
-    BLIND_SIGMA = (0.0, 55.0)  # official noiseL_B
-
-    def __init__(self, dataroot: str, phase: str = 'train', scale: int = paper_default('scale'),
-                 GT_size: int = paper_default('datasets.train.GT_size'), use_flip: bool = True,
-                 use_rot: bool = True, seed: int = 0, noise_mode: str = 'S', sigma: float = 25.0):
-        super().__init__(dataroot, phase, scale, GT_size, use_flip, use_rot, seed)
-        if noise_mode not in ('S', 'B'):
-            raise ValueError(f"noise_mode must be 'S' (fixed sigma) or 'B' (blind), got {noise_mode!r}")
-        if noise_mode == 'S' and sigma < 0:
-            raise ValueError(f'sigma must be >= 0 (0-255 scale), got {sigma}')
-        self.noise_mode, self.sigma = noise_mode, sigma
-
-    def draw_noise(self, rng: np.random.Generator, shape: tuple) -> np.ndarray:
-        sigma = rng.uniform(*self.BLIND_SIGMA) if self.noise_mode == 'B' else self.sigma
-        return rng.normal(0.0, sigma / 255.0, shape)
-
-    def __getitem__(self, index: int) -> Dict[str, Any]:
-        name = self._name(index)
-        gt = read_image(os.path.join(self.gt_dir, name))
-        rng = np.random.default_rng([self.seed, int(index)])
-        sample: Dict[str, Any] = {'name': name}
-        if self.phase == 'val':
-            gt = modcrop(gt, self.scale)
-        else:
-            lq, gt = self.crop_and_augment(rng, name, self._read_lq(name, gt), [gt])
-            sample['LQ'] = _to_chw(lq)
-        noisy = gt + self.draw_noise(rng, gt.shape)
-        sample.update(GT=_to_chw(gt), Noisy=_to_chw(noisy))
-        return sample
-
-
-DATASETS = {'LQGTRN': LQGTRNDataset, 'LQGTSN': LQGTSNDataset}
-
-
-def create_dataset(dataset_cfg: Mapping[str, Any], phase: str, scale: int, seed: int = 0) -> LQGTRNDataset:
-    """The dataset of one YAML ``datasets.train`` / ``datasets.val`` section (dict or Config):
-    ``mode`` LQGTRN (GT/Noisy pairs, real noise) or LQGTSN (clean images, synthetic noise)."""
-    mode = dataset_cfg['mode']
-    noise = ({'noise_mode': dataset_cfg['noise_mode'], 'sigma': dataset_cfg['sigma']}
-             if mode == 'LQGTSN' else {})
-    if phase == 'val':
-        return DATASETS[mode](dataset_cfg['dataroot'], phase='val', scale=scale, seed=seed, **noise)
-    return DATASETS[mode](dataset_cfg['dataroot'], phase=phase, scale=scale,
-                          GT_size=dataset_cfg['GT_size'], use_flip=dataset_cfg['use_flip'],
-                          use_rot=dataset_cfg['use_rot'], seed=seed, **noise)

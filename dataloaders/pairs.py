@@ -3,7 +3,7 @@
 The one pairing of folders in the project: the training dataset and evaluation pair
 ``GT/<name>`` with ``Noisy/<name>`` (and ``LQ/<name>``) here. (predict.py and infer.py take
 any folder of noisy images and look up each one's GT by the same name, when a GT folder is
-given: engine.images.gt_path.)
+given: apps.images.gt_path.)
 The official ``LQGTRN_dataset.py`` pairs by sorted position, where one missing file would
 shift every later pair; a name without its partner is an error instead.
 """

@@ -13,6 +13,7 @@ log-scales divided by the batch size; Haar: a constant per sample).
 Parameter names and shapes match the official PyTorch ``state_dict()`` so its
 weights load without renaming.
 """
+import functools
 import math
 from typing import Callable, Optional, Sequence, Tuple, Union
 
@@ -25,53 +26,46 @@ SubnetConstructor = Callable[[int, int], nn.Layer]
 Output = Union[paddle.Tensor, Tuple[paddle.Tensor, paddle.Tensor]]
 ConvFunction = Callable[[paddle.Tensor, paddle.Tensor, paddle.Tensor], paddle.Tensor]
 
-# An alternative kernel for Conv3x3 in dygraph, e.g. networks.onednn_conv.conv3x3 (measured
-# by benchmarks/train_levers.py, lever onednn_conv); None is the stock convolution.
-_dygraph_conv3x3: Optional[ConvFunction] = None
-
-
-def use_dygraph_conv3x3(conv: Optional[ConvFunction]) -> None:
-    """Route every Conv3x3 in dygraph through ``conv(x, weight, bias)`` (None: the stock one).
-
-    Static programs (export, Paddle Inference) always keep the stock convolution.
-    """
-    global _dygraph_conv3x3
-    _dygraph_conv3x3 = conv
-
-
 class Conv3x3(nn.Conv2D):
     """3x3 convolution (padding 1) initialised like PyTorch's ``nn.Conv2d`` default.
 
     PyTorch draws weights from kaiming_uniform(a=sqrt(5)), i.e. U(-1/sqrt(fan_in),
     1/sqrt(fan_in)), and biases from the same interval. InvDN is sensitive to this
     initialisation (the official code relies on the default), so we reproduce it.
+
+    ``conv(x, weight, bias)``: another kernel for the dynamic graph (e.g. the training
+    convolution of ops/onednn_conv); None is Paddle's. Static programs (export, Paddle
+    Inference) always keep the stock convolution, which Paddle Inference fuses.
     """
 
-    def __init__(self, channel_in: int, channel_out: int):
+    def __init__(self, channel_in: int, channel_out: int, conv: Optional[ConvFunction] = None):
         bound = 1.0 / math.sqrt(channel_in * 3 * 3)
         init = nn.initializer.Uniform(-bound, bound)
         super().__init__(channel_in, channel_out, kernel_size=3, padding=1,
                          weight_attr=paddle.ParamAttr(initializer=init),
                          bias_attr=paddle.ParamAttr(initializer=init))
+        self.conv = conv
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         if not paddle.in_dynamic_mode():
-            return super().forward(x)  # the stock form, which Paddle Inference fuses
-        if _dygraph_conv3x3 is not None:
-            return _dygraph_conv3x3(x, self.weight, self.bias)
+            return super().forward(x)
+        if self.conv is not None:
+            return self.conv(x, self.weight, self.bias)
         # Dygraph adds Conv2D's bias as [1, C, 1, 1] through a slow broadcast on CPU; a
-        # [C, 1, 1] bias gives the same values ~3x faster (benchmarks/README.md).
+        # [C, 1, 1] bias gives the same values faster (docs/benchmarks.md).
         return F.conv2d(x, self.weight, padding=1) + self.bias.reshape([-1, 1, 1])
 
 
 class ResBlock(nn.Layer):
-    """The coupling subnet ("ResUnit"): two 3x3 convs, then a conv over [input, features]."""
+    """The coupling subnet ("ResUnit"): two 3x3 convs, then a conv over [input, features].
+    ``conv``: the dynamic-graph kernel of its convolutions (Conv3x3)."""
 
-    def __init__(self, channel_in: int, channel_out: int, feature: int = 64):
+    def __init__(self, channel_in: int, channel_out: int, feature: int = 64,
+                 conv: Optional[ConvFunction] = None):
         super().__init__()
-        self.conv1 = Conv3x3(channel_in, feature)
-        self.conv2 = Conv3x3(feature, feature)
-        self.conv3 = Conv3x3(feature + channel_in, channel_out)
+        self.conv1 = Conv3x3(channel_in, feature, conv)
+        self.conv2 = Conv3x3(feature, feature, conv)
+        self.conv3 = Conv3x3(feature + channel_in, channel_out, conv)
         self.relu = nn.LeakyReLU(negative_slope=0.2)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
@@ -215,7 +209,7 @@ class InvNet(nn.Layer):
         if any(isinstance(d, int) and d > 0 and d % multiple for d in (h, w)):
             raise ValueError(f'InvNet input height and width must be multiples of {multiple} '
                              f'(2**down_num), got {h}x{w}; pad the image first '
-                             '(engine.denoise pads arbitrary sizes)')
+                             '(core.denoise pads arbitrary sizes)')
 
     def _run(self, x: paddle.Tensor, rev: bool, cal_jacobian: bool) -> Output:
         self._check_input(x, rev)
@@ -259,9 +253,12 @@ class InvNet(nn.Layer):
 
 
 def build_invnet(in_nc: int = 3, out_nc: int = 3, block_num: Sequence[int] = (8, 8),
-                 scale: int = 4, network_class: type = InvNet) -> InvNet:
-    """InvNet (or a subclass) from the YAML ``network_G`` options (in_nc, out_nc, block_num, scale)."""
+                 scale: int = 4, network_class: type = InvNet,
+                 conv3x3: Optional[ConvFunction] = None) -> InvNet:
+    """InvNet (or a subclass) from the YAML ``network_G`` options (in_nc, out_nc, block_num,
+    scale); ``conv3x3``: the dynamic-graph kernel of every subnet convolution (None: Paddle's)."""
     down_num = int(round(math.log2(scale)))
     if 2 ** down_num != scale:
         raise ValueError(f'network_G.scale must be a power of 2, got {scale}')
-    return network_class(in_nc, out_nc, ResBlock, list(block_num), down_num)
+    subnet = functools.partial(ResBlock, conv=conv3x3) if conv3x3 is not None else ResBlock
+    return network_class(in_nc, out_nc, subnet, list(block_num), down_num)

@@ -1,7 +1,6 @@
-"""InvDN networks: the invertible network and its single-forward export variant."""
-from networks.InvDN_model import (HaarDownsampling, InvBlockExp, InvNet, ResBlock, build_invnet,
-                                  use_dygraph_conv3x3)
+"""InvDN networks: the invertible network, its single-forward export variant, and building
+either from a weights file."""
+from networks.InvDN_model import HaarDownsampling, InvBlockExp, InvNet, ResBlock, build_invnet
 from networks.InvDN_model_oneForward import InvNetOneForward
 
-__all__ = ['HaarDownsampling', 'InvBlockExp', 'InvNet', 'InvNetOneForward', 'ResBlock',
-           'build_invnet', 'use_dygraph_conv3x3']
+__all__ = ['HaarDownsampling', 'InvBlockExp', 'InvNet', 'InvNetOneForward', 'ResBlock', 'build_invnet']

@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from engine import cli
+from apps import cli
 from utils.image_io import list_images, read_image_raw
 
 

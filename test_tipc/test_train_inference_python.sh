@@ -130,7 +130,7 @@ fi
 if func_cpu_has_bf16 "${python}"; then has_bf16=1; else has_bf16=0; fi
 
 # infer_one SAVE_DIR MODEL_DIR DEVICE SWITCHES NAME: one infer.py run, then its alignment
-# with predict.py (fp32 only: bf16 rounds the coupling states, see engine/inference.py).
+# with predict.py (fp32 only: bf16 rounds the coupling states, see deploy/paddle_inference.py).
 function infer_one() {
     local save_dir=$1 model_dir=$2 use_gpu=$3 switches=$4 name=$5 precision=$6 batch_size=$7
     local result="${save_dir}/${name}"
@@ -244,7 +244,7 @@ else
             weights="${save_dir}/${train_model_name}"
             device_value=$(echo "${device_values}" | cut -d'|' -f1)
             if [[ ${autocast} == True && ${has_gpu} -eq 0 ]]; then
-                # engine/trainer.py MixedPrecision: Paddle has no bf16 training on CPUs.
+                # training/trainer.py MixedPrecision: Paddle has no bf16 training on CPUs.
                 skip_check "mixed-precision training needs a GPU: Paddle has no bf16 training on the CPU, so no weights to evaluate, export or infer" \
                     "${trainer_py} gpus ${gpu}" "${status_log}" "${model_name}"
                 skips=$((skips + 1))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import HelpFormatter
+from apps.cli import HelpFormatter
 
 REPO = Path(__file__).resolve().parents[1]
 ENTRY_POINTS = ['predict', 'infer', 'export_model', 'test_denoising_sidd', 'test_denoising_dnd', 'tools.align_steps', 'tools.align_training',
@@ -89,16 +89,21 @@ def imports_of(path: Path) -> set:
 
 
 def test_layers_import_downwards_only():
-    """scripts/tools -> engine -> networks, dataloaders, losses, config, utils; no module
-    imports a top-level script; utils imports only utils (its durable writes: utils/durable.py)."""
+    """scripts/tools -> apps -> training, deploy -> core -> networks, ops, dataloaders, losses,
+    config, utils; no module imports a top-level script; utils imports only utils."""
     scripts = {p.stem for p in REPO.glob('*.py')} - {'config', 'losses'}
-    project = scripts | {'engine', 'networks', 'dataloaders', 'utils', 'config', 'losses', 'tools',
-                         'benchmarks', 'test_tipc'}
-    layers = {'utils': {'utils'}, 'networks': {'networks'}, 'config': set(), 'losses': {'config'},
+    project = scripts | {'apps', 'training', 'deploy', 'core', 'ops', 'networks', 'dataloaders',
+                         'utils', 'config', 'losses', 'tools', 'benchmarks', 'test_tipc'}
+    leaves = {'networks', 'ops', 'dataloaders', 'losses', 'config', 'utils'}
+    layers = {'utils': {'utils'}, 'config': set(), 'losses': {'config', 'utils'}, 'ops': {'ops', 'utils'},
+              'networks': {'networks', 'config', 'utils'},
               'dataloaders': {'dataloaders', 'utils', 'config'},
-              'engine': {'engine', 'networks', 'dataloaders', 'losses', 'config', 'utils'}}
+              'core': {'core'} | leaves,
+              'training': {'training', 'core'} | leaves,
+              'deploy': {'deploy', 'core'} | leaves,
+              'apps': {'apps', 'training', 'deploy', 'core'} | leaves}
     for folder, allowed in layers.items():
-        files = [REPO / f'{folder}.py'] if (REPO / f'{folder}.py').exists() else sorted((REPO / folder).glob('*.py'))
+        files = [REPO / f'{folder}.py'] if (REPO / f'{folder}.py').exists() else sorted((REPO / folder).rglob('*.py'))
         for path in files:
             for name in imports_of(path):
                 top = name.split('.')[0]
@@ -131,7 +136,7 @@ def test_paddle_notices_stay_off_the_console_unless_verbose(tmp_path):
 def test_weights_resolution_order(tmp_path, capsys):
     """--weights, else the converted official weights, else the shipped demo model; the
     line printed says which; none at all ends with where the official weights are."""
-    from engine.cli import DEFAULT_WEIGHTS, resolve_weights
+    from apps.cli import DEFAULT_WEIGHTS, resolve_weights
 
     with pytest.raises(SystemExit, match='github.com/Yang-Liu1082/InvDN/tree/main/pretrained'):
         resolve_weights(None, root=str(tmp_path))

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from config import SCHEMA, ConfigError, config_yaml, experiment_dir, load_config, paper_default
-from engine.cli import add_config_args, config_from_args
+from apps.cli import add_config_args, config_from_args
 
 ROOT = Path(__file__).resolve().parents[1]
 ONE_CARD, FOUR_CARDS = str(ROOT / 'training_1card.yml'), str(ROOT / 'training_4cards.yml')

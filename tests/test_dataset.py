@@ -201,7 +201,7 @@ def clean_only(tmp_path):
 def test_lqgtsn_adds_noise_after_the_crop_and_augmentation(clean_only):
     """The official order: crop and flip GT (and LQ), then Noisy = GT + N(0, sigma/255), with
     the draws top, left, three flips, then the noise, from default_rng([seed, index])."""
-    from dataloaders.LQGTRN_dataset import LQGTSNDataset
+    from dataloaders.LQGTSN_dataset import LQGTSNDataset
 
     dataset = LQGTSNDataset(str(clean_only), 'train', scale=4, GT_size=32, seed=3, sigma=25)
     for index in (0, 5):
@@ -219,7 +219,7 @@ def test_lqgtsn_adds_noise_after_the_crop_and_augmentation(clean_only):
 
 
 def test_lqgtsn_blind_noise_and_fixed_validation_copy(clean_only):
-    from dataloaders.LQGTRN_dataset import LQGTSNDataset
+    from dataloaders.LQGTSN_dataset import LQGTSNDataset
 
     blind = LQGTSNDataset(str(clean_only), 'train', scale=4, GT_size=32, noise_mode='B')
     sigmas = [float(np.std(blind[i]['Noisy'] - blind[i]['GT'])) * 255 for i in range(8)]

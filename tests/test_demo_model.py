@@ -29,7 +29,7 @@ def test_predict_denoises_a_real_block_out_of_the_box(tmp_path, capsys):
 
 
 def test_trained_weights_pass_the_export_checks(tmp_path):
-    from engine.export import LIMITS
+    from deploy.export import LIMITS
 
     differences = export_model.main(['--weights', str(DEMO), '--save_inference_dir', str(tmp_path)])
     assert all(diff <= LIMITS[name][0] for name, diff in differences.items())

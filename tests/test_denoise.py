@@ -3,8 +3,8 @@ import numpy as np
 import paddle
 import pytest
 
-from engine.contract import Geometry
-from engine.denoise import DenoiseOptions, DygraphBackend, denoise, pad_to_multiple, sample_latent
+from core.contract import Geometry
+from core.denoise import DenoiseOptions, DygraphBackend, denoise, pad_to_multiple, sample_latent
 from networks import build_invnet
 
 

@@ -11,8 +11,11 @@ import paddle
 import pytest
 
 from config import load_config, scaled_to_world_size
-from engine import distributed
-from engine.trainer import Trainer, TrainingError, gpu_flags, train, validate
+from training import distributed
+from training.devices import gpu_flags
+from training.errors import TrainingError
+from training.trainer import Trainer, train
+from training.validation import validate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -155,13 +158,13 @@ def test_split_validation_equals_one_rank(synthetic_sidd, tmp_path):
                 shares.append(obj)
                 return shares if len(shares) == world_size else [obj]
 
-            import engine.trainer as trainer_module
-            trainer_module.gather = collect
+            import training.validation as validation_module
+            validation_module.gather = collect
             try:
                 validate(trainer.net, trainer.val_set, cfg, rank=0, world_size=2)
                 split, split_errors = validate(trainer.net, trainer.val_set, cfg, rank=1, world_size=2)
             finally:
-                trainer_module.gather = original
+                validation_module.gather = original
         finally:
             trainer.close()
     assert errors == split_errors == []
@@ -172,14 +175,14 @@ def test_split_validation_equals_one_rank(synthetic_sidd, tmp_path):
 
 def test_gpu_settings_are_explicit(monkeypatch):
     """The flags and switches a GPU run sets (recorded here: the CPU build has no cuDNN flags)."""
-    import engine.trainer as trainer_module
+    import training.devices as devices_module
 
     calls = []
-    monkeypatch.setattr(trainer_module.paddle, 'set_flags', lambda flags: calls.append(flags))
+    monkeypatch.setattr(devices_module.paddle, 'set_flags', lambda flags: calls.append(flags))
     for switch in ('set_cudnn_switch', 'set_cublas_switch'):
-        monkeypatch.setattr(trainer_module.paddle.base.core, switch,
+        monkeypatch.setattr(devices_module.paddle.base.core, switch,
                             lambda on, switch=switch: calls.append((switch, on)))
-    trainer_module.configure_gpu(load_config(None).train)
+    devices_module.configure_gpu(load_config(None).train)
     assert calls == [{'FLAGS_cudnn_exhaustive_search': True, 'FLAGS_cudnn_deterministic': False},
                      ('set_cudnn_switch', False), ('set_cublas_switch', False)]
     exact = gpu_flags(load_config(None, ['train.deterministic=true']).train)
@@ -216,11 +219,11 @@ def test_a_failing_loader_worker_says_what_to_do(synthetic_sidd, tmp_path):
 
 def test_a_rank_without_validation_blocks_reports_no_error(synthetic_sidd, tmp_path, monkeypatch):
     """2 blocks on 8 ranks: ranks 2..7 have none and must not make the validation fail."""
-    import engine.trainer as trainer_module
+    import training.validation as validation_module
 
     cfg = config(synthetic_sidd, tmp_path, 'many', 'train.niter=1')
     shared = []
-    monkeypatch.setattr(trainer_module, 'gather', lambda obj, world_size: shared.append(obj) or [obj])
+    monkeypatch.setattr(validation_module, 'gather', lambda obj, world_size: shared.append(obj) or [obj])
     with paddle.utils.unique_name.guard():
         trainer = Trainer(cfg)
         try:

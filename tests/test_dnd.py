@@ -7,7 +7,7 @@ import scipy.io
 
 import test_denoising_dnd
 from dataloaders.dnd import box_slices, crop, read_boxes, read_noisy
-from engine.denoise import DenoiseOptions, DygraphBackend, denoise_array
+from core.denoise import DenoiseOptions, DygraphBackend, denoise_array
 from tools.make_synthetic_sidd import make_dnd, write_mat
 
 

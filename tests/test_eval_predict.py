@@ -9,8 +9,8 @@ import scipy.io
 import predict
 import test_denoising_sidd
 from dataloaders import folder_pairs, sidd_mat_pairs
-from engine.denoise import DenoiseOptions, DygraphBackend, denoise_array
-from engine.evaluate import evaluate_pairs, score
+from core.denoise import DenoiseOptions, DygraphBackend, denoise_array
+from core.evaluate import evaluate_pairs, score
 from tools.make_synthetic_sidd import make_validation_mat, write_mat
 from utils.image_io import quantize, read_image, read_image_raw, write_image
 

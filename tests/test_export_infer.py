@@ -43,7 +43,7 @@ def test_export_writes_program_and_contract(exported):
     _, folder, diffs = exported
     assert (folder / 'model.pdiparams').is_file()
     assert (folder / 'model.json').is_file() or (folder / 'model.pdmodel').is_file()
-    from engine.export import LIMITS, PROGRAM_CHECKS
+    from deploy.export import LIMITS, PROGRAM_CHECKS
 
     assert set(diffs) == set(PROGRAM_CHECKS)
     assert all(diff <= LIMITS[name][0] for name, diff in diffs.items())

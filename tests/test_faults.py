@@ -257,7 +257,8 @@ def test_predict_names_every_bad_input_and_denoises_the_others(small_model_file,
 
 
 def test_a_training_image_broken_mid_run_stops_training_naming_it(synthetic_sidd, tmp_path):
-    from engine.trainer import Trainer, TrainingError
+    from training.errors import TrainingError
+    from training.trainer import Trainer
     data = tmp_path / 'data'
     shutil.copytree(synthetic_sidd, data)
     cfg = load_config(None, ['device=cpu', 'name=broken', f'path.experiments_root={tmp_path}',

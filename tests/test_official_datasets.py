@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dataloaders.LQGTRN_dataset import LQGTSNDataset
+from dataloaders.LQGTSN_dataset import LQGTSNDataset
 from utils.image_io import write_image
 from utils.matlab_imresize import imresize
 

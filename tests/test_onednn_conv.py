@@ -1,4 +1,4 @@
-"""The oneDNN 3x3 convolution (networks/onednn_conv): forward and gradients against Paddle's
+"""The oneDNN 3x3 convolution (ops/onednn_conv): forward and gradients against Paddle's
 conv2d at the network's channel counts, its per-shape cache, its input checks, its build
 failures, and the Conv3x3 switch (dygraph only)."""
 import os
@@ -11,8 +11,8 @@ import paddle
 import paddle.nn.functional as F
 import pytest
 
-from networks import InvNet, onednn_conv
-from networks.InvDN_model import Conv3x3, use_dygraph_conv3x3
+from ops import onednn_conv
+from networks.InvDN_model import Conv3x3, build_invnet
 
 REPO = Path(__file__).resolve().parents[1]
 RTOL = 1e-5  # float32 rounding, relative to the largest magnitude of the reference
@@ -111,7 +111,7 @@ def test_thread_count_reaches_the_openmp_runtime_onednn_uses(op):
     script = ('from utils.console import quiet_paddle\n'
               'quiet_paddle()\n'
               'import paddle\n'
-              'from networks import onednn_conv\n'
+              'from ops import onednn_conv\n'
               'onednn_conv.load()\n'
               'onednn_conv.set_num_threads(2)\n'
               'onednn_conv.conv3x3(paddle.ones([1, 4, 6, 6]), paddle.ones([4, 4, 3, 3]), paddle.ones([4]))\n'
@@ -125,29 +125,26 @@ def test_thread_count_reaches_the_openmp_runtime_onednn_uses(op):
     assert all(line.startswith('onednn_verbose') for line in done.stdout.splitlines()[:-1])
 
 
-def test_conv3x3_switch_keeps_the_network_exact_in_dygraph_only(op):
-    paddle.seed(3)
-    net = InvNet(block_num=[1, 1])
+def test_network_built_with_the_operator_is_exact_in_dygraph_and_stock_when_exported(op):
+    """build_invnet(conv3x3=op) computes the same loss and gradients as the stock network,
+    and a static program of it keeps Paddle's conv2d."""
     x = paddle.rand([2, 3, 32, 32])
 
-    def loss_and_grads():
+    def loss_and_grads(conv3x3):
+        paddle.seed(3)
+        net = build_invnet(3, 3, [1, 1], 4, conv3x3=conv3x3)
         latent = net(x)
         loss = (latent ** 2).mean() + (net(latent, rev=True) - x).abs().mean()
-        grads = paddle.grad(loss, net.parameters())
-        return loss, grads
-    ref_loss, ref_grads = loss_and_grads()
-    use_dygraph_conv3x3(op)
-    try:
-        loss, grads = loss_and_grads()
-        conv = Conv3x3(3, 8)
-        static = paddle.jit.to_static(conv, full_graph=True,
-                                      input_spec=[paddle.static.InputSpec([1, 3, 8, 8], 'float32')])
-        program_ops = {o.name() for o in static.forward.concrete_program.main_program.global_block().ops}
-    finally:
-        use_dygraph_conv3x3(None)
+        return net, loss, paddle.grad(loss, net.parameters())
+    _, ref_loss, ref_grads = loss_and_grads(None)
+    net, loss, grads = loss_and_grads(op)
     _assert_close(loss, ref_loss, 'loss')
     for param, ours, theirs in zip(net.parameters(), grads, ref_grads):
         _assert_close(ours, theirs, f'grad of {param.name}')
+    conv = Conv3x3(3, 8, op)
+    static = paddle.jit.to_static(conv, full_graph=True,
+                                  input_spec=[paddle.static.InputSpec([1, 3, 8, 8], 'float32')])
+    program_ops = {o.name() for o in static.forward.concrete_program.main_program.global_block().ops}
     assert 'pd_op.conv2d' in program_ops and not any('onednn' in name for name in program_ops)
 
 

@@ -14,10 +14,10 @@ onnx = pytest.importorskip('onnx')
 import export_model  # noqa: E402
 import infer  # noqa: E402
 import predict  # noqa: E402
-from engine import backends as backends_module  # noqa: E402
-from engine.denoise import DenoiseOptions, denoise_array  # noqa: E402
-from engine.export import GREY_LEVEL_LIMIT, LIMITS, CHECK_IMAGE  # noqa: E402
-from engine.onnx_graph import OnnxConversionError, check_and_repair  # noqa: E402
+from deploy import runtimes as backends_module  # noqa: E402
+from core.denoise import DenoiseOptions, denoise_array  # noqa: E402
+from deploy.export import GREY_LEVEL_LIMIT, LIMITS, CHECK_IMAGE  # noqa: E402
+from deploy.onnx_graph import OnnxConversionError, check_and_repair  # noqa: E402
 from networks import build_invnet  # noqa: E402
 from utils.image_io import read_image, read_image_raw, write_image  # noqa: E402
 
@@ -156,7 +156,7 @@ def test_missing_package_names_the_requirements_file(trained_like, monkeypatch, 
 
 def test_bf16_refused_where_unsupported(trained_like, monkeypatch, tmp_path):
     pytest.importorskip('openvino')
-    from engine import onnx_backends
+    from deploy import onnx_backends
 
     weights, _, _ = trained_like
     monkeypatch.setattr(onnx_backends, 'openvino_bf16_supported', lambda: False)
@@ -170,8 +170,8 @@ def test_bf16_refused_where_unsupported(trained_like, monkeypatch, tmp_path):
 
 def test_openvino_bf16_close_to_fp32(trained_like):
     pytest.importorskip('openvino')
-    from engine.contract import read_contract
-    from engine.onnx_backends import OpenVinoBackend, openvino_bf16_supported
+    from core.contract import read_contract
+    from deploy.onnx_backends import OpenVinoBackend, openvino_bf16_supported
 
     if not openvino_bf16_supported():
         pytest.skip('this CPU has no AVX512-BF16/AMX')

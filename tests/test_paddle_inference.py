@@ -1,4 +1,4 @@
-"""The exporter (engine.export) and the Paddle Inference back end (engine.inference) against
+"""The exporter (deploy.export) and the Paddle Inference back end (deploy.paddle_inference) against
 the dygraph model, on CPU, and the CPU settings of utils.cpu_speed."""
 import os
 
@@ -6,9 +6,9 @@ import numpy as np
 import paddle
 import pytest
 
-from engine.denoise import DenoiseOptions, DygraphBackend, denoise
-from engine.export import export_program
-from engine.inference import (InferenceModelError, PaddleInferenceBackend, bf16_supported,
+from core.denoise import DenoiseOptions, DygraphBackend, denoise
+from deploy.export import export_program
+from deploy.paddle_inference import (InferenceModelError, PaddleInferenceBackend, bf16_supported,
                               create_predictor, find_model_files)
 from networks.InvDN_model_oneForward import InvNetOneForward
 

@@ -113,7 +113,7 @@ def test_whole_train_whole_infer_is_the_papers_training():
 def test_whole_train_whole_infer_training_command_starts(synthetic_sidd, tmp_path):
     """The mode's training command (line 14 + lines 6-8) runs in the trainer; shortened here
     to one iteration of a small network on synthetic data (later -o keys win)."""
-    from engine.cli import training_main
+    from apps.cli import training_main
 
     config = REPO / 'test_tipc' / 'configs' / 'InvDN' / 'train_infer_python.txt'
     yml, overrides = training_overrides(config, 'whole_train_whole_infer')

@@ -12,8 +12,10 @@ import pytest
 from config import load_config
 from networks import build_invnet
 from utils.checkpoint import load_weights
-from engine.trainer import (LOSS_TERMS, Trainer, TrainingError, build_grad_clip, build_optimizer,
-                            train, validate)
+from training.errors import TrainingError
+from training.optim import build_grad_clip, build_optimizer
+from training.trainer import LOSS_TERMS, Trainer, train
+from training.validation import validate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -133,7 +135,7 @@ def test_checkpoint_contents_and_logs(six_iterations):
 def test_cpu_convolution_choice_is_logged_and_agrees_with_paddles_own(six_iterations, synthetic_sidd, tmp_path):
     """train.cpu_conv=auto (the default) uses the oneDNN operator when it builds here, and
     train.cpu_conv=paddle Paddle's own convolution; the losses agree to float32 rounding."""
-    from networks import onednn_conv
+    from ops import onednn_conv
 
     cfg, root = six_iterations
     log = (root / 'full' / 'train.log').read_text()
@@ -297,7 +299,7 @@ def test_synthetic_noise_training_on_clean_images(synthetic_sidd, tmp_path):
 
 def test_weights_flag_sets_the_initial_weights(synthetic_sidd, tmp_path):
     """TIPC's pretrained-model key: --weights W is -o path.pretrain_model_G=W."""
-    from engine.cli import training_main
+    from apps.cli import training_main
 
     missing = tmp_path / 'absent.pdparams'
     with pytest.raises(SystemExit, match=f'weights file not found: {missing}'):

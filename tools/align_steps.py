@@ -16,7 +16,7 @@ Steps (PaddlePaddle/models, docs/lwfx/ArticleReproduction_CV.md):
 - metrics (3.3): the official ``util.calculate_psnr``/``calculate_ssim`` and ours on the same
   uint8 pairs, and our float path (clip, quantise) against the official ``tensor2img_Real``.
 - lr_schedule (3.6): the official ``MultiStepLR_Restart`` as ``train_InvDN.yml`` configures it
-  and ours (``engine.trainer.build_optimizer``), the lr of every iteration that changes it and
+  and ours (``training.optim.build_optimizer``), the lr of every iteration that changes it and
   of 2,000 more spread over the run, for the one-card (600k) and the four-card (150k) schedule.
 - init (3.10): a freshly initialised model of each code (no weights copied): per tensor mean,
   standard deviation and bounds, and a two-sample Kolmogorov-Smirnov test per tensor
@@ -39,14 +39,14 @@ import numpy as np
 
 from utils.console import quiet_paddle
 
-quiet_paddle('--verbose' in sys.argv)  # before Paddle is imported, as engine.cli.prepare_process
+quiet_paddle('--verbose' in sys.argv)  # before Paddle is imported, as apps.cli.prepare_process
 
 import paddle  # noqa: E402
 
 from config import load_config, paper_default  # noqa: E402
 from dataloaders import LQGTRNDataset, load_blocks  # noqa: E402
-from engine import cli  # noqa: E402
-from engine.trainer import build_optimizer  # noqa: E402
+from apps import cli  # noqa: E402
+from training.optim import build_optimizer  # noqa: E402
 from networks import build_invnet  # noqa: E402
 from tools.align_with_torch import import_official, official_codes_dir, save_logger  # noqa: E402
 from utils.image_io import quantize  # noqa: E402

@@ -48,15 +48,17 @@ import numpy as np
 from utils.console import quiet_paddle
 from utils.durable import atomic_write_bytes
 
-quiet_paddle('--verbose' in sys.argv)  # before Paddle is imported, as engine.cli.prepare_process
+quiet_paddle('--verbose' in sys.argv)  # before Paddle is imported, as apps.cli.prepare_process
 
 import paddle  # noqa: E402
 
 from config import SCHEMA, load_config, paper_default  # noqa: E402
 from dataloaders import LQGTRNDataset, folder_pairs  # noqa: E402
 from dataloaders.sampler import ResumableBatchSampler  # noqa: E402
-from engine import cli  # noqa: E402
-from engine.trainer import LOSS_TERMS, build_optimizer, select_cpu_conv  # noqa: E402
+from apps import cli  # noqa: E402
+from training.devices import select_cpu_conv  # noqa: E402
+from training.optim import build_optimizer  # noqa: E402
+from training.trainer import LOSS_TERMS  # noqa: E402
 from losses import InvDNLoss  # noqa: E402
 from networks import build_invnet  # noqa: E402
 from tools.align_with_torch import (OfficialObjective, import_official,  # noqa: E402
@@ -119,8 +121,8 @@ def train_config(args):
 
 
 class PaddleRun:
-    def __init__(self, state: Dict[str, np.ndarray], args):
-        self.net = build_invnet(3, 3, args.block_num, 4)
+    def __init__(self, state: Dict[str, np.ndarray], args, conv3x3=None):
+        self.net = build_invnet(3, 3, args.block_num, 4, conv3x3=conv3x3)
         self.net.set_state_dict(state)
         self.optimizer, self.scheduler = build_optimizer(train_config(args), self.net.parameters())
         self.loss = InvDNLoss()
@@ -359,10 +361,10 @@ def train_seed(args: argparse.Namespace, seed: int, folder: str) -> Curves:
     torch.manual_seed(seed)
     torch_net = official.Inv_arch.InvNet(3, 3, official.Subnet_constructor.subnet('Resnet'), list(args.block_num), 2)
     state = convert_state_dict(torch_net.state_dict(), build_invnet(3, 3, args.block_num, 4), 'official model')
-    convolutions = select_cpu_conv(args.cpu_conv)
+    conv3x3, convolutions = select_cpu_conv(args.cpu_conv)
     print(f'seed {seed}: {convolutions}', flush=True)
     paddle.seed(seed)
-    runs = {'paddle': PaddleRun(state, args), 'torch': TorchRun(official, torch_net, args, torch.float32)}
+    runs = {'paddle': PaddleRun(state, args, conv3x3), 'torch': TorchRun(official, torch_net, args, torch.float32)}
     if not args.independent:
         runs['torch_fp64'] = TorchRun(official, torch_net, args, torch.float64)
     curves = {name: {**{term: [] for term in TERMS}, 'val_psnr': []} for name in runs}

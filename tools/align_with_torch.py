@@ -30,14 +30,14 @@ import numpy as np
 
 from utils.console import quiet_paddle
 
-quiet_paddle('--verbose' in sys.argv)  # before Paddle is imported, as engine.cli.prepare_process
+quiet_paddle('--verbose' in sys.argv)  # before Paddle is imported, as apps.cli.prepare_process
 
 import paddle  # noqa: E402
 from reprod_log import ReprodDiffHelper, ReprodLogger  # noqa: E402
 
 from config import load_config, paper_default  # noqa: E402
-from engine import cli  # noqa: E402
-from engine.trainer import build_optimizer  # noqa: E402
+from apps import cli  # noqa: E402
+from training.optim import build_optimizer  # noqa: E402
 from losses import InvDNLoss  # noqa: E402
 from networks.InvDN_model import build_invnet  # noqa: E402
 from tools.convert_torch_weights import convert_state_dict  # noqa: E402
@@ -203,7 +203,7 @@ def run_torch(official: SimpleNamespace, net, data: Dict[str, np.ndarray], dtype
 
 def paper_optimizer(parameters: List[paddle.Tensor], multi_tensor: bool = True,
                     **overrides) -> paddle.optimizer.Adam:
-    """The training optimiser (engine.trainer.build_optimizer) with the paper's settings,
+    """The training optimiser (training.optim.build_optimizer) with the paper's settings,
     or with ``train.<key>`` overrides (e.g. ``weight_decay_G=0.5``); ``multi_tensor`` False
     gives the per-parameter algorithm, which also runs in float64."""
     train_cfg = load_config(None, [f'train.{k}={v}' for k, v in overrides.items()]).train

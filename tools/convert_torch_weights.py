@@ -14,7 +14,7 @@ from typing import Any, Dict, Mapping, Sequence
 import numpy as np
 
 from config import paper_default
-from engine import cli
+from apps import cli
 from utils.checkpoint import WeightsError, compare_state_dicts, describe_mismatch, extract_state_dict
 
 

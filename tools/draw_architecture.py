@@ -15,7 +15,7 @@ matplotlib.use('Agg')  # no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
-from engine import cli  # noqa: E402
+from apps import cli  # noqa: E402
 
 Point = Tuple[float, float]
 

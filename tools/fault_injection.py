@@ -528,7 +528,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Row]:
     parser.add_argument('--workdir', default=None,
                         help='keep the trials here (default: a temporary folder, removed)')
     args = parser.parse_args(argv)
-    from engine.cli import prepare_process
+    from apps.cli import prepare_process
     prepare_process()
     rng = random.Random(args.seed)
     niter = 6 if args.quick else 12

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from dataloaders.sidd_mat import MAT_KEYS
-from engine import cli
+from apps import cli
 from utils.image_io import write_image
 from utils.matlab_imresize import imresize
 

@@ -14,7 +14,7 @@ attributes that matter from the Paddle program itself and compares them with the
   groups -> ``Conv`` / ``ConvTranspose`` (also the Haar transforms, which are grouped
   convolutions): found correct with paddle2onnx 2.1.0; a mismatch is refused, not guessed;
 - ``index_select.axis`` -> ``Gather.axis`` (the coupling's channel permutation): checked too.
-The output of the repaired graph is then compared numerically by engine.export.
+The output of the repaired graph is then compared numerically by deploy.export.
 
 Nothing here imports paddle2onnx or onnx at module import time (requirements-deploy.txt).
 """
@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Tuple
 DEPLOY_REQUIREMENTS = 'requirements-deploy.txt'
 ONNX_FILE = 'model.onnx'
 ONNX_OPSET = 13
-# The contract's names (engine.contract) for the graph's dynamic axes and output.
+# The contract's names (core.contract) for the graph's dynamic axes and output.
 OUTPUT_NAME = 'denoised'
 _DYNAMIC_AXES = {'noisy': ('N', None, 'H', 'W'), 'z': ('KN', None, 'H_latent', 'W_latent')}
 # Relative tolerance for a float attribute: the graph stores float32, the program float64.

@@ -1,7 +1,7 @@
 """Denoising image files: the loop of predict.py and infer.py, whatever the back end.
 
 Images are read (8/16-bit PNG, JPEG, TIFF, BMP; any size), grouped into batches of equal
-size, denoised by the one routine (engine.denoise) and written under ``result_dir`` with
+size, denoised by the one routine (core.denoise) and written under ``result_dir`` with
 their input names and bit depth; JPEG inputs are written as PNG unless the caller asks
 to keep the format, so that a denoised image is not degraded again by compression. With
 a GT folder, PSNR/SSIM are computed on 8-bit quantised images, as for SIDD. An
@@ -15,8 +15,8 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 from tqdm import tqdm
 
-from engine.denoise import Backend, DenoiseOptions, denoise_array, equal_size_batches
-from engine.evaluate import score
+from core.denoise import Backend, DenoiseOptions, denoise_array, equal_size_batches
+from core.evaluate import score
 from utils.durable import DiskFullError
 from utils.image_io import ImageReadError, quantize, read_image, read_image_with_depth, write_image
 

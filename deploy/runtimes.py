@@ -1,8 +1,8 @@
-"""Choosing the back end that runs a model for the denoise routine (engine.denoise).
+"""Choosing the back end that runs a model for the denoise routine (core.denoise).
 
 Back ends: ``dygraph`` (the Paddle model), ``paddle-inference`` (the exported program,
-engine.inference), ``onnxruntime`` and ``openvino`` (the exported, repaired and verified
-ONNX graph, engine.onnx_backends). All compute the same function, so padding,
+deploy.paddle_inference), ``onnxruntime`` and ``openvino`` (the exported, repaired and verified
+ONNX graph, deploy.onnx_backends). All compute the same function, so padding,
 self-ensemble, Monte-Carlo samples and tiling come from the one routine alike.
 
 ``auto`` picks the fastest back end installed for the device. On CPU, measured with the paper
@@ -15,10 +15,10 @@ import os
 import tempfile
 from typing import Any, Dict, Optional, Tuple
 
-from engine.contract import BACKENDS, read_contract
-from engine.denoise import Backend, DygraphBackend
-from engine.export import export_onnx, export_program
-from engine.onnx_graph import DEPLOY_REQUIREMENTS, ONNX_FILE
+from core.contract import BACKENDS, read_contract
+from core.denoise import Backend, DygraphBackend
+from deploy.export import export_onnx, export_program
+from deploy.onnx_graph import DEPLOY_REQUIREMENTS, ONNX_FILE
 from networks.InvDN_model_oneForward import InvNetOneForward
 from utils.device import on_gpu
 
@@ -57,7 +57,7 @@ def _check_installed(name: str) -> None:
 
 def _onnx_backend(name: str, model_file: str, geometry, precision: str,
                   cpu_threads: Optional[int]) -> Backend:
-    from engine.onnx_backends import OnnxRuntimeBackend, OpenVinoBackend
+    from deploy.onnx_backends import OnnxRuntimeBackend, OpenVinoBackend
 
     backend_class = OpenVinoBackend if name == 'openvino' else OnnxRuntimeBackend
     return backend_class(model_file, geometry, precision=precision, cpu_threads=cpu_threads)
@@ -67,7 +67,7 @@ def open_backend(name: str, model: InvNetOneForward, precision: str = 'fp32') ->
     """``model`` as the back end ``name`` (``auto``: ``resolve_backend``).
 
     paddle-inference, onnxruntime and openvino export it with the one exporter
-    (engine.export, verified; ONNX repaired) to a temporary folder and keep the verified
+    (deploy.export, verified; ONNX repaired) to a temporary folder and keep the verified
     runtime in memory. bf16: paddle-inference and openvino, on CPUs with AVX512-BF16 or AMX.
     """
     name = resolve_backend(name, precision)
@@ -78,7 +78,7 @@ def open_backend(name: str, model: InvNetOneForward, precision: str = 'fp32') ->
         return DygraphBackend(model)
     if name in _ONNX_BACKENDS:
         _check_installed(name)
-        from engine.onnx_backends import check_precision
+        from deploy.onnx_backends import check_precision
 
         check_precision(name, precision)  # before the export, not after it
     use_gpu = on_gpu()
@@ -89,7 +89,7 @@ def open_backend(name: str, model: InvNetOneForward, precision: str = 'fp32') ->
         if name == 'paddle-inference':
             if precision == 'fp32':
                 return report.backend
-            from engine.inference import PaddleInferenceBackend
+            from deploy.paddle_inference import PaddleInferenceBackend
 
             return PaddleInferenceBackend(model_dir, use_gpu=use_gpu, precision=precision,
                                           geometry=report.geometry)
@@ -107,7 +107,7 @@ def open_exported_backend(name: str, model_dir: str, use_gpu: bool = False, prec
     has a model; onnxruntime and openvino need ``--format onnx``). ``paddle_options``:
     PaddleInferenceBackend's switches (enable_mkldnn, use_tensorrt, max_batch_size); with them
     set away from the defaults, auto means paddle-inference."""
-    from engine.inference import PaddleInferenceBackend, find_model_files
+    from deploy.paddle_inference import PaddleInferenceBackend, find_model_files
 
     find_model_files(model_dir)
     onnx_file = os.path.join(model_dir, ONNX_FILE)

@@ -12,7 +12,7 @@ import numpy as np
 import paddle
 import paddle.inference as paddle_infer
 
-from engine.contract import PRECISIONS, Geometry, check_inputs, read_contract
+from core.contract import PRECISIONS, Geometry, check_inputs, read_contract
 from utils.cpu_speed import available_cpu_cores
 
 MODEL_PREFIX = 'model'
@@ -166,7 +166,7 @@ def create_predictor(model_dir: str, use_gpu: bool = False, precision: str = 'fp
 
 class PaddleInferenceBackend:
     """The exported program in ``model_dir``, run by a Paddle Inference predictor
-    (a back end of engine.denoise)."""
+    (a back end of core.denoise)."""
     name = 'paddle-inference'
 
     def __init__(self, model_dir: str, use_gpu: bool = False, precision: str = 'fp32',

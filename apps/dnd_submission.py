@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from dataloaders.dnd import crop, image_path, read_boxes, read_noisy
-from engine.denoise import Backend, DenoiseOptions, denoise_array
+from core.denoise import Backend, DenoiseOptions, denoise_array
 from utils.durable import atomic_path
 from utils.image_io import write_image
 

@@ -3,7 +3,7 @@
 ``export_program`` saves the single-forward variant (networks/InvDN_model_oneForward.py)
 with ``paddle.jit.save`` as DIR/model.json (or model.pdmodel) + DIR/model.pdiparams, inputs
 ``noisy [N, C, H, W]`` and ``z [K*N, z_channels, H/s, W/s]`` with dynamic N, K, H and W
-(engine/contract.py). Before it returns, the saved program is loaded back and compared with
+(core/contract.py). Before it returns, the saved program is loaded back and compared with
 the dynamic model, and DIR/model_contract.json is written. export_model.py calls it, and so
 does the Paddle Inference back end of predict.py and test_denoising_sidd.py.
 
@@ -20,7 +20,7 @@ draw: off the manifold the network amplifies rounding), 0.012 and 0.019 grey lev
 real block. A wrong program (an op mistranslated, a shape mishandled) differs by O(1).
 
 ``export_onnx`` converts the verified program with paddle2onnx to DIR/model.onnx, repairs
-the attributes paddle2onnx gets wrong (engine.onnx_graph) and runs the same two checks
+the attributes paddle2onnx gets wrong (deploy.onnx_graph) and runs the same two checks
 with ONNX Runtime and OpenVINO fp32 under the same limits (their spread on the trained demo
 model is of the same order as Paddle Inference's, below).
 """
@@ -32,10 +32,10 @@ import numpy as np
 import paddle
 from paddle.static import InputSpec
 
-from engine.contract import CONTRACT_FILE, Geometry, write_contract
-from engine.denoise import Backend, sample_latent
-from engine.inference import MODEL_PREFIX, PaddleInferenceBackend
-from engine.onnx_graph import ONNX_FILE, ONNX_OPSET, OnnxConversionError, convert_program
+from core.contract import CONTRACT_FILE, Geometry, write_contract
+from core.denoise import Backend, sample_latent
+from deploy.paddle_inference import MODEL_PREFIX, PaddleInferenceBackend
+from deploy.onnx_graph import ONNX_FILE, ONNX_OPSET, OnnxConversionError, convert_program
 from networks.InvDN_model_oneForward import InvNetOneForward
 from utils.image_io import read_image
 
@@ -181,12 +181,12 @@ def export_onnx(report: ExportReport, cpu_threads: Optional[int] = None) -> Onnx
     """Convert the program of ``report`` (export_program) to ``model_dir/model.onnx``.
 
     paddle2onnx, then the attributes it gets wrong are checked against the Paddle program and
-    repaired (engine.onnx_graph); the graph is run by ONNX Runtime (and OpenVINO fp32 when
+    repaired (deploy.onnx_graph); the graph is run by ONNX Runtime (and OpenVINO fp32 when
     installed) on the export's check inputs and refused (ExportError, nothing written) when
     it differs from the dynamic model by more than ``LIMITS``. The contract records the checks.
     """
-    from engine.inference import find_model_files
-    from engine.onnx_backends import OnnxRuntimeBackend, OpenVinoBackend
+    from deploy.paddle_inference import find_model_files
+    from deploy.onnx_backends import OnnxRuntimeBackend, OpenVinoBackend
 
     program, params = find_model_files(report.model_dir)
     target = os.path.join(report.model_dir, ONNX_FILE)

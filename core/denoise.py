@@ -5,7 +5,7 @@ test_denoising_sidd.py, predict.py and infer.py. What runs the network is a *bac
 anything with a ``geometry`` and ``restore(noisy, z)`` that computes ``InvNet.denoise``
 (encode, keep the low-resolution image, attach z, decode) on numpy arrays. The dygraph
 model is one (``DygraphBackend``); the exported static program run by Paddle Inference is
-another (engine.inference). They compute the same function, so every back end gets
+another (deploy.paddle_inference). They compute the same function, so every back end gets
 padding, self-ensemble, Monte-Carlo samples and tiling from this module alike.
 
 Latent draws are made per image: image n of a batch draws from its own generator
@@ -19,7 +19,7 @@ import numpy as np
 import paddle
 
 from config import paper_default
-from engine.contract import Geometry
+from core.contract import Geometry
 from networks.InvDN_model import InvNet
 
 ENSEMBLE_SIZE = 8

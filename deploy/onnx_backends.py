@@ -1,7 +1,7 @@
-"""ONNX Runtime and OpenVINO: back ends of the denoise routine (engine.denoise) on CPU.
+"""ONNX Runtime and OpenVINO: back ends of the denoise routine (core.denoise) on CPU.
 
 Both run DIR/model.onnx as written and verified by export_model.py --format onnx
-(engine.export); onnxruntime and openvino are optional (requirements-deploy.txt) and
+(deploy.export); onnxruntime and openvino are optional (requirements-deploy.txt) and
 imported only here, when a back end is opened.
 
 OpenVINO's precision is set explicitly: on a CPU with AVX512-BF16 or AMX its default
@@ -12,8 +12,8 @@ from typing import Optional
 
 import numpy as np
 
-from engine.contract import PRECISIONS, Geometry, check_inputs
-from engine.onnx_graph import require
+from core.contract import PRECISIONS, Geometry, check_inputs
+from deploy.onnx_graph import require
 from utils.cpu_speed import available_cpu_cores
 
 _OPENVINO_PRECISIONS = {'fp32': 'f32', 'bf16': 'bf16'}

@@ -17,12 +17,12 @@ import tempfile
 from typing import TYPE_CHECKING, Any, Dict, List, NoReturn, Optional, Sequence
 
 from config import SCHEMA, Config, load_config, paper_default
-from engine.contract import BACKENDS, PRECISIONS
+from core.contract import BACKENDS, PRECISIONS
 from utils.console import quiet_paddle
 from utils.cpu_speed import configure_cpu
 
 if TYPE_CHECKING:
-    from engine.denoise import DenoiseOptions
+    from core.denoise import DenoiseOptions
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Weights used when --weights is not given, in this order (paths in the repository).
@@ -133,7 +133,7 @@ def add_batch_size_arg(parser: argparse.ArgumentParser, help: str) -> None:
 
 
 def add_image_output_args(parser: argparse.ArgumentParser) -> None:
-    """--save_comparison, --output_format (the image loop of engine.images)."""
+    """--save_comparison, --output_format (the image loop of apps.images)."""
     add_bool_arg(parser, '--save_comparison', default=False,
                  help='also write noisy | denoised | GT side by side to result_dir/comparison')
     parser.add_argument('--output_format', choices=('lossless', 'same'), default='lossless',
@@ -191,7 +191,7 @@ def add_backend_args(parser: argparse.ArgumentParser, exported: bool = False) ->
 
 
 def add_denoise_args(parser: argparse.ArgumentParser, self_ensemble: bool, tiling: bool = True) -> None:
-    """The options of engine.denoise.DenoiseOptions."""
+    """The options of core.denoise.DenoiseOptions."""
     parser.add_argument('--mc_samples', type=positive_int, default=1,
                         help='latent draws averaged per input and ensemble variant (official '
                              'MC_test: 16)')
@@ -212,8 +212,8 @@ def add_denoise_args(parser: argparse.ArgumentParser, self_ensemble: bool, tilin
 
 
 def denoise_options(args: argparse.Namespace) -> 'DenoiseOptions':
-    """engine.denoise.DenoiseOptions from the flags of ``add_denoise_args``, checked."""
-    from engine.denoise import DenoiseOptions
+    """core.denoise.DenoiseOptions from the flags of ``add_denoise_args``, checked."""
+    from core.denoise import DenoiseOptions
 
     options = DenoiseOptions(mc_samples=args.mc_samples, self_ensemble=args.self_ensemble,
                              gaussian_scale=args.gaussian_scale, seed=args.seed,
@@ -313,7 +313,7 @@ def resolve_weights(weights: Optional[str], root: str = REPO_ROOT) -> str:
 def plan_image_job(args: argparse.Namespace) -> tuple:
     """(input files, denoise options) of predict.py/infer.py, after every check that needs no
     model: options, inputs, GT folder, results that would be overwritten."""
-    from engine.images import planned_outputs
+    from apps.images import planned_outputs
 
     options = denoise_options(args)
     if args.input is None:
@@ -329,7 +329,7 @@ def plan_image_job(args: argparse.Namespace) -> tuple:
 
 
 def finish_image_job(report: Any, total: int, result_dir: str) -> None:
-    """Summary of engine.images.denoise_files; exit status 1 when an image failed."""
+    """Summary of apps.images.denoise_files; exit status 1 when an image failed."""
     import numpy as np
 
     print(f'denoised {report.written} of {total} image(s) into {result_dir}')
@@ -343,9 +343,9 @@ def finish_image_job(report: Any, total: int, result_dir: str) -> None:
 # ---- loading
 
 def open_backend_or_fail(name: str, model: Any, precision: str = 'fp32') -> Any:
-    """engine.backends.open_backend, with one line on failure; says which back end runs."""
-    from engine.backends import open_backend
-    from engine.export import ExportError
+    """deploy.runtimes.open_backend, with one line on failure; says which back end runs."""
+    from deploy.runtimes import open_backend
+    from deploy.export import ExportError
 
     try:
         backend = open_backend(name, model, precision)
@@ -359,9 +359,9 @@ def open_backend_or_fail(name: str, model: Any, precision: str = 'fp32') -> Any:
 def open_exported_backend_or_fail(name: str, model_dir: str, use_gpu: bool, precision: str,
                                   cpu_threads: Optional[int],
                                   paddle_options: Optional[Dict[str, Any]] = None) -> Any:
-    """engine.backends.open_exported_backend (infer.py), with one line on failure; says which
-    back end runs. ``paddle_options``: Paddle Inference's switches (engine.inference)."""
-    from engine.backends import open_exported_backend
+    """deploy.runtimes.open_exported_backend (infer.py), with one line on failure; says which
+    back end runs. ``paddle_options``: Paddle Inference's switches (deploy.paddle_inference)."""
+    from deploy.runtimes import open_exported_backend
 
     try:
         backend = open_exported_backend(name, model_dir, use_gpu, precision, cpu_threads,
@@ -406,7 +406,7 @@ def load_model(args: argparse.Namespace, network_class: Optional[type] = None) -
 
 
 def training_main(default_config: str, description: str, argv: Optional[Sequence[str]] = None) -> None:
-    """Parse ``-c/-o/--resume``, train (engine.trainer), exit with one line on an error."""
+    """Parse ``-c/-o/--resume``, train (training.trainer), exit with one line on an error."""
     parser = make_parser(description)
     add_config_args(parser, default_config)
     add_bool_arg(parser, '--resume', default=False,
@@ -425,8 +425,8 @@ def training_main(default_config: str, description: str, argv: Optional[Sequence
         args.opt = [*args.opt, f'path.pretrain_model_G={args.weights}']
     prepare_process(args.verbose)
     from config import ConfigError, scaled_to_world_size
-    from engine.distributed import world_and_rank
-    from engine.trainer import TrainingError, train
+    from training.distributed import world_and_rank
+    from training.trainer import TrainingError, train
     from utils.checkpoint import WeightsError
 
     try:

@@ -5,7 +5,7 @@ forward the noisy crop, the InvDN objective (losses.InvDNLoss), backward, clip t
 gradient by its global norm (torch ``clip_grad_norm_``), an Adam step with L2 weight
 decay, then one MultiStepDecay step. On several cards ``paddle.DataParallel`` averages
 the gradients, every card reads its own part of each global batch, validation is split
-between the cards, and rank 0 logs and writes files (engine/distributed.py).
+between the cards, and rank 0 logs and writes files (training/distributed.py).
 
 Runs are counted in iterations and are resumable: a checkpoint holds the weights, the
 Adam moments, the schedule position and every rank's RNG states, and the batch of each
@@ -16,33 +16,34 @@ The loss terms stay on the device between sync points (every ``logger.print_freq
 iterations, and before every validation and checkpoint): a GPU is not stalled by a host
 read each step, and a non-finite loss is caught before any checkpoint could hold it.
 """
-import contextlib
 import math
 import multiprocessing
 import os
 import time
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import paddle
 import paddle.distributed as dist
-from paddle.io.dataloader.collate import default_collate_fn
 from tqdm import tqdm
 
 from config import Config, config_yaml, experiment_dir, world_size_rule
 from dataloaders import create_dataset
 from dataloaders.sampler import ResumableBatchSampler
-from engine.denoise import DenoiseOptions, DygraphBackend
-from engine.distributed import (check_shared_folder, gather, init_process_group, lock_experiment,
-                                rank_rng_state, restore_rank_rng_state, seed_all, world_and_rank)
-from engine.evaluate import EvalResult, evaluate_pairs
 from losses import InvDNLoss
-from networks import InvNet, build_invnet, use_dygraph_conv3x3
+from networks import build_invnet
+from training.amp import MixedPrecision
+from training.devices import configure_gpu, select_cpu_conv
+from training.distributed import (check_shared_folder, gather, init_process_group, lock_experiment,
+                                  rank_rng_state, restore_rank_rng_state, seed_all, world_and_rank)
+from training.errors import TrainingError
+from training.loaders import InlineLoader, ReportingDataset
+from training.optim import build_optimizer
+from training.validation import check_validation_set, validate
 from utils.checkpoint import (LATEST, CheckpointError, atomic_save, compare_state_dicts,
                               describe_mismatch, find_resumable, load_weights,
                               read_training_checkpoint, save_training_checkpoint,
                               training_checkpoint, with_integrity)
-from utils.cpu_speed import default_threads
 from utils.durable import DiskFullError, atomic_write_bytes, remove_stale_temps
 from utils.device import on_gpu, select_device
 from utils.image_io import ImageReadError
@@ -56,52 +57,6 @@ LOGGED = ('total',) + LOSS_TERMS
 COSTS = ('reader_cost', 'batch_cost', 'samples')
 # Entries of paddle's optimizer state dict that are not per-parameter accumulators.
 OPTIMIZER_EXTRA_KEYS = ('LR_Scheduler', 'master_weights')
-
-
-class TrainingError(RuntimeError):
-    """Training cannot start or continue: unusable experiment folder or checkpoint, NaN loss."""
-
-
-def build_grad_clip(train_cfg: Config) -> Optional[paddle.nn.ClipGradByGlobalNorm]:
-    """Clipping by the global norm of all gradients, as torch's ``clip_grad_norm_`` in the
-    official code (not per tensor: ``ClipGradByNorm`` is a different algorithm)."""
-    return (paddle.nn.ClipGradByGlobalNorm(train_cfg.gradient_clipping)
-            if train_cfg.gradient_clipping else None)
-
-
-def build_optimizer(train_cfg: Config, parameters: List[paddle.Tensor], multi_tensor: bool = True
-                    ) -> Tuple[paddle.optimizer.Adam, paddle.optimizer.lr.MultiStepDecay]:
-    """Adam + MultiStepDecay + global-norm clipping, as the official ``InvDN_Model``.
-
-    Paddle clips first and then adds the float ``weight_decay`` as L2 to the gradient, the
-    order of torch's ``clip_grad_norm_`` followed by ``Adam(weight_decay=...)``.
-    ``multi_tensor`` updates all parameters in a few fused ops instead of several per
-    parameter (288 here): the same updates to float32 rounding, fewer launches on a GPU.
-    The two kinds keep their state differently, so a run resumes with the kind it began with.
-    """
-    scheduler = paddle.optimizer.lr.MultiStepDecay(
-        learning_rate=train_cfg.lr_G, milestones=list(train_cfg.lr_steps), gamma=train_cfg.lr_gamma)
-    optimizer = paddle.optimizer.Adam(
-        learning_rate=scheduler, beta1=train_cfg.beta1, beta2=train_cfg.beta2,
-        parameters=parameters, weight_decay=train_cfg.weight_decay_G or None,
-        grad_clip=build_grad_clip(train_cfg), use_multi_tensor=multi_tensor)
-    return optimizer, scheduler
-
-
-def gpu_flags(train_cfg: Config) -> Dict[str, bool]:
-    """cuDNN settings for a GPU run. The training crop is fixed, so the exhaustive algorithm
-    search pays off after the first iterations; deterministic algorithms exclude it."""
-    return {'FLAGS_cudnn_exhaustive_search': not train_cfg.deterministic,
-            'FLAGS_cudnn_deterministic': train_cfg.deterministic}
-
-
-def configure_gpu(train_cfg: Config) -> None:
-    """cuDNN flags, and TF32 for cuDNN convolutions and cuBLAS matmuls, stated instead of left
-    to Paddle's defaults (which have changed between releases; TF32 is a switch of the
-    core library in Paddle 3.3, not a flag)."""
-    paddle.set_flags(gpu_flags(train_cfg))
-    paddle.base.core.set_cudnn_switch(train_cfg.allow_tf32)
-    paddle.base.core.set_cublas_switch(train_cfg.allow_tf32)
 
 
 def find_checkpoint(cfg: Config) -> Tuple[str, Dict[str, Any], List[str]]:
@@ -148,176 +103,6 @@ def config_changes(old: Dict[str, Any], new: Dict[str, Any], prefix: str = '') -
         elif a != b:
             changes.append(f'{full}: {a!r} -> {b!r}')
     return changes
-
-
-def validation_pairs(val_set: paddle.io.Dataset, indices: Sequence[int]
-                     ) -> Iterator[Tuple[str, np.ndarray, np.ndarray]]:
-    """(name, noisy HWC, gt HWC), read one at a time (SIDD validation does not fit in memory)."""
-    for index in indices:
-        sample = val_set[index]
-        yield sample['name'], sample['Noisy'].transpose(1, 2, 0), sample['GT'].transpose(1, 2, 0)
-
-
-def check_validation_set(val_set: paddle.io.Dataset, rank: int, world_size: int) -> None:
-    """Read every validation pair once (each rank its share) before training starts, so that
-    an unreadable or mis-sized block stops the run at once with one clear error on every
-    rank, not at the first validation hours later."""
-    problems = []
-    for index in range(rank, len(val_set), world_size):
-        try:
-            val_set[index]
-        except (ImageReadError, ValueError, OSError) as err:
-            problems.append(str(err))
-    problems = [p for rank_problems in gather(problems, world_size) for p in rank_problems]
-    if problems:
-        raise TrainingError(f'{len(problems)} validation pair(s) cannot be used (fix or remove '
-                            'them; nothing was trained):\n  ' + '\n  '.join(problems[:20]))
-
-
-def validate(net: InvNet, val_set: paddle.io.Dataset, cfg: Config, rank: int = 0,
-             world_size: int = 1) -> Tuple[Optional[EvalResult], List[str]]:
-    """The official validation: one z sample, no self-ensemble, ``scale`` border cropped, uint8.
-
-    Each rank denoises its share of the blocks (batched); the result of every rank is
-    gathered, so all ranks return the same (result, errors), identical to one rank
-    validating everything. z comes from a seeded NumPy generator per block (the same every
-    time, so PSNR changes only with the weights) and the Paddle RNG is restored
-    afterwards: validating never alters training. A block that fails is reported in
-    ``errors`` (the result is then None) instead of stopping training.
-    """
-    paddle_state = paddle.get_rng_state()
-    rows: List[Dict[str, Any]] = []
-    errors: List[str] = []
-    indices = range(rank, len(val_set), world_size)
-    try:
-        if indices:  # a rank may have no block: more ranks than validation blocks
-            result = evaluate_pairs(DygraphBackend(net), validation_pairs(val_set, indices),
-                                    DenoiseOptions(seed=cfg.train.manual_seed), crop_border=cfg.scale,
-                                    progress=False, batch_size=cfg.datasets.val.batch_size)
-            rows = [dict(row, index=index) for row, index in zip(result.per_image, indices)]
-            errors = list(result.failed)
-    except Exception as err:  # noqa: BLE001 -- any failure (e.g. out of memory) is reported, and
-        # every rank still takes part in the gather below, so none is left waiting
-        errors = [f'rank {rank}: {type(err).__name__}: {err}']
-    finally:
-        paddle.set_rng_state(paddle_state)
-    gathered = gather((rows, errors), world_size)
-    errors = [e for _, rank_errors in gathered for e in rank_errors]
-    rows = sorted((row for rank_rows, _ in gathered for row in rank_rows), key=lambda r: r['index'])
-    if errors or not rows:
-        return None, errors or ['no validation blocks']
-    return EvalResult(psnr=float(np.mean([r['psnr'] for r in rows])),
-                      ssim=float(np.mean([r['ssim'] for r in rows])),
-                      per_image=[{k: v for k, v in r.items() if k != 'index'} for r in rows]), []
-
-
-# Ops InvDN keeps in float32 under mixed precision (train.amp), whatever Paddle's default
-# lists say: the coupling's scale exp(clamp * (2 * sigmoid(H) - 1)) multiplies the state and
-# divides it in the reverse pass, so its rounding compounds over the 16 blocks; the losses'
-# per-image sums add ~60,000 terms (GT 144), beyond float16's 11-bit mantissa. (A design
-# choice for GPUs, where it could not be measured here: see test_tipc/docs.)
-AMP_FP32_OPS = ('exp', 'sigmoid', 'sum', 'reduce_sum', 'mean', 'reduce_mean', 'sqrt', 'abs',
-                'log', 'square', 'elementwise_pow', 'pow')
-
-
-class MixedPrecision:
-    """``train.amp``: off, O1 (autocast: convolutions in float16, AMP_FP32_OPS and Paddle's
-    black list in float32) or O2 (float16 weights with float32 master copies), with dynamic
-    loss scaling. GPU only: Paddle 3.3.1's dynamic graph has no bfloat16 training on the CPU
-    (``auto_cast`` makes no effect on CPUPlace, and conv2d has no CPU bfloat16 kernel, even on
-    AVX512-BF16 CPUs), so a CPU run with amp on stops with that reason instead of silently
-    training in float32."""
-
-    def __init__(self, level: str):
-        self.level = level
-        self.scaler = None
-        if level == 'off':
-            return
-        if not on_gpu():
-            raise TrainingError(
-                f'train.amp={level} needs a GPU: Paddle {paddle.__version__} has no mixed-precision '
-                'training on the CPU (auto_cast makes no effect on CPUPlace and conv2d has no CPU '
-                'bfloat16 kernel); set train.amp=off. (bf16 inference on AVX512-BF16 CPUs: '
-                'infer.py --precision bf16)')
-        # float16 gradients underflow without scaling.
-        self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15)
-
-    def decorate(self, model: paddle.nn.Layer, optimizer: Any) -> tuple[paddle.nn.Layer, Any]:
-        """O2: the weights in float16, the optimiser on float32 master weights, and
-        checkpoints saved in float32 (every script loads them unchanged)."""
-        if self.level != 'O2':
-            return model, optimizer
-        return paddle.amp.decorate(models=model, optimizers=optimizer, level='O2', dtype='float16',
-                                   master_weight=True, save_dtype='float32')
-
-    def autocast(self) -> Any:
-        if self.level == 'off':
-            return contextlib.nullcontext()
-        return paddle.amp.auto_cast(level=self.level, dtype='float16',
-                                    custom_black_list=set(AMP_FP32_OPS))
-
-    def backward_and_step(self, loss: paddle.Tensor, optimizer: Any) -> None:
-        if self.scaler is None:
-            loss.backward()
-            optimizer.step()
-            return
-        self.scaler.scale(loss).backward()
-        self.scaler.step(optimizer)  # unscales before the optimiser clips and steps
-        self.scaler.update()
-
-
-class ReportingDataset(paddle.io.Dataset):
-    """The training set, passing the message of a sample that cannot be read to the main
-    process: Paddle replaces a worker's exception with a generic 'Blocking queue is killed'."""
-
-    def __init__(self, dataset: paddle.io.Dataset, errors: Any):
-        super().__init__()
-        self.dataset, self.errors = dataset, errors
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> Dict[str, Any]:
-        try:
-            return self.dataset[index]
-        except (ImageReadError, ValueError, OSError) as err:
-            self.errors.put(str(err))
-            raise
-
-
-class InlineLoader:
-    """The batches of ``sampler`` read in the calling thread, collated as Paddle's loader
-    does: a sample that cannot be read raises here, with its message."""
-
-    def __init__(self, dataset: paddle.io.Dataset, sampler: Any):
-        self.dataset, self.sampler = dataset, sampler
-
-    def __len__(self) -> int:
-        return len(self.sampler)
-
-    def __iter__(self) -> Iterator[Dict[str, Any]]:
-        for indices in self.sampler:
-            batch = default_collate_fn([self.dataset[i] for i in indices])
-            yield {key: paddle.to_tensor(value) if isinstance(value, np.ndarray) else value
-                   for key, value in batch.items()}
-
-
-def select_cpu_conv(choice: str) -> str:
-    """``train.cpu_conv``: route every Conv3x3 in dygraph through the oneDNN custom operator
-    ('auto', when it builds here) or keep Paddle's own convolution ('paddle', and on GPUs).
-    Returns the line to log, with the reason when 'auto' falls back."""
-    from networks import onednn_conv
-
-    use_dygraph_conv3x3(None)
-    if choice == 'paddle':
-        return 'Convolutions: Paddle dygraph'
-    if onednn_conv.load() is None:
-        return f'Convolutions: Paddle dygraph (oneDNN custom operator unavailable: {onednn_conv.unavailable_reason()})'
-    # The operator runs on OpenMP, not MKL: the same thread count as the GEMMs (utils/cpu_speed).
-    threads = int(os.environ.get('MKL_NUM_THREADS') or default_threads())
-    onednn_conv.set_num_threads(threads)
-    use_dygraph_conv3x3(onednn_conv.conv3x3)
-    return f'Convolutions: oneDNN custom operator (networks/onednn_conv), {threads} thread(s)'
 
 
 class Trainer:
@@ -372,7 +157,8 @@ class Trainer:
             if warnings:
                 notes.append(f'WARNING: resuming from the older checkpoint {resume_path}')
         self.device = paddle.get_device()  # what runs, after the launcher's choice
-        notes.append(select_cpu_conv(cfg.train.cpu_conv if not on_gpu() else 'paddle'))
+        conv3x3, conv_line = select_cpu_conv(cfg.train.cpu_conv if not on_gpu() else 'paddle')
+        notes.append(conv_line)
         train_cfg, data_cfg, seed = cfg.train, cfg.datasets.train, cfg.train.manual_seed
         if self.world_size != train_cfg.world_size:
             notes.append(f'WARNING: the configuration is set for train.world_size = '
@@ -395,7 +181,7 @@ class Trainer:
         # One seed on every rank: identical initial weights. Then each rank draws its own z
         # (the official DDP code repeats one z stream on every card).
         seed_all(seed)
-        self.net = build_invnet(**cfg.network_G.to_dict())
+        self.net = build_invnet(**cfg.network_G.to_dict(), conv3x3=conv3x3)
         if cfg.path.pretrain_model_G and not resume_path:
             load_weights(self.net, cfg.path.pretrain_model_G)
         if self.rank:
@@ -510,7 +296,6 @@ class Trainer:
             self._release()
 
     def _release(self) -> None:
-        use_dygraph_conv3x3(None)  # the process-wide kernel choice is this run's only
         if self.sample_errors is not None:
             self.sample_errors.close()
             self.sample_errors = None

@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from dataloaders.pairs import Pair
-from engine.denoise import Backend, DenoiseOptions, denoise_array, equal_size_batches
+from core.denoise import Backend, DenoiseOptions, denoise_array, equal_size_batches
 from utils.image_io import ImageReadError, is_image_file, quantize, write_image
 from utils.metrics import calculate_psnr, calculate_ssim
 
@@ -75,7 +75,7 @@ def output_name(name: str) -> str:
 def evaluate_pairs(backend: Backend, pairs: Iterable[Pair], options: DenoiseOptions = DenoiseOptions(),
                    crop_border: int = 0, progress: bool = True, save_dir: Optional[str] = None,
                    batch_size: int = 1) -> EvalResult:
-    """Denoise every pair (engine.denoise) and score it; means over all pairs.
+    """Denoise every pair (core.denoise) and score it; means over all pairs.
 
     Unreadable image files are listed in ``EvalResult.failed`` (and reported) while the
     other pairs are still evaluated.

@@ -13,7 +13,7 @@ from typing import Any, Dict
 from utils.durable import atomic_write_bytes
 
 CONTRACT_FILE = 'model_contract.json'
-# What runs the network for the denoise routine (engine/backends.py), and in which precision.
+# What runs the network for the denoise routine (deploy/runtimes.py), and in which precision.
 BACKENDS = ('auto', 'dygraph', 'paddle-inference', 'onnxruntime', 'openvino')
 # fp16 is the GPU's half precision, bf16 the CPU's (oneDNN or OpenVINO, AVX512-BF16 or AMX).
 PRECISIONS = ('fp32', 'fp16', 'bf16')
@@ -47,7 +47,7 @@ def check_inputs(noisy: Any, z: Any, geometry: Geometry) -> None:
     multiple = geometry.size_multiple
     if channels != geometry.channel_in or height % multiple or width % multiple:
         raise ValueError(f'noisy must be [N, {geometry.channel_in}, H, W] with H and W multiples of '
-                         f'{multiple}, got {tuple(noisy.shape)}; pad it first (engine.denoise pads)')
+                         f'{multiple}, got {tuple(noisy.shape)}; pad it first (core.denoise pads)')
     if z.shape[0] == 0 or z.shape[0] % n:
         raise ValueError(f'z must have K*N rows for the batch size N={n} of noisy, got {tuple(z.shape)}')
     expected = (geometry.z_channels, height // multiple, width // multiple)

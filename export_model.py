@@ -44,7 +44,9 @@ def main(argv=None) -> dict:
         cli.fail(f'{", ".join(existing)} already exist(s); pass --overwrite to replace')
     if any(size % 4 for size in args.check_size):
         cli.fail(f'--check_size must be multiples of 4, got {args.check_size[0]} {args.check_size[1]}')
-    model = cli.load_model(args)
+    from apps.models import load_model
+
+    model = load_model(args)
     try:
         report = export_program(model, args.save_inference_dir, tuple(args.check_size), args.weights,
                                 use_gpu=on_gpu())

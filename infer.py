@@ -49,7 +49,8 @@ def main(argv=None) -> None:
     cli.prepare_process(args.verbose)
     import numpy as np
 
-    from apps.images import StageTimer, denoise_files
+    from apps.images import StageTimer, denoise_files, finish_image_job
+    from apps.models import open_exported
     from deploy.paddle_inference import find_model_files
     from utils.cpu_speed import available_cpu_cores
     from utils.device import gpu_available, select_device
@@ -67,7 +68,7 @@ def main(argv=None) -> None:
         use_gpu = select_device(device) == 'gpu'
     except (OSError, ValueError, RuntimeError) as err:  # incl. InferenceModelError
         cli.fail(err)
-    backend = cli.open_exported_backend_or_fail(
+    backend = open_exported(
         args.backend, args.model_dir, use_gpu, args.precision, args.cpu_threads,
         paddle_options={'enable_mkldnn': args.enable_mkldnn, 'use_tensorrt': args.use_tensorrt,
                         'max_batch_size': args.batch_size})
@@ -96,7 +97,7 @@ def main(argv=None) -> None:
         print(f'saved per-image PSNR with reprod_log to {log_path}')
     if timer:
         print(timer.report(report.written))
-    cli.finish_image_job(report, len(files), args.result_dir)
+    finish_image_job(report, len(files), args.result_dir)
 
 
 if __name__ == '__main__':

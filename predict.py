@@ -25,14 +25,15 @@ def parse_args(argv=None):
 def main(argv=None) -> None:
     args = parse_args(argv)
     cli.prepare_process(args.verbose)
-    from apps.images import denoise_files
+    from apps import models
+    from apps.images import denoise_files, finish_image_job
 
     files, options = cli.plan_image_job(args)
-    backend = cli.open_backend_or_fail(args.backend, cli.load_model(args), args.precision)
+    backend = models.open_backend(args.backend, models.load_model(args), args.weights, args.precision)
     report = denoise_files(backend, files, args.result_dir, options, gt_dir=args.gt_dir,
                            batch_size=args.batch_size, save_comparison=args.save_comparison,
                            output_format=args.output_format)
-    cli.finish_image_job(report, len(files), args.result_dir)
+    finish_image_job(report, len(files), args.result_dir)
 
 
 if __name__ == '__main__':

@@ -48,7 +48,9 @@ def main(argv=None) -> None:
                  'replace it with --overwrite, or choose another --result_dir')
     print(f'DND: {len(boxes)} image(s), {sum(len(b) for b in boxes)} boxes; mc_samples='
           f'{options.mc_samples}, self_ensemble={options.self_ensemble}, seed={options.seed}')
-    backend = cli.open_backend_or_fail(args.backend, cli.load_model(args), args.precision)
+    from apps import models
+
+    backend = models.open_backend(args.backend, models.load_model(args), args.weights, args.precision)
     try:
         report = denoise_dnd(backend, args.dnd_dir, args.result_dir, options, args.save_images,
                              args.progress, resume=args.resume)

@@ -131,7 +131,9 @@ def main(argv=None) -> None:
                  sidd_mat_pairs(args.mat_dir) if args.mat_dir else None)
     except (OSError, KeyError, ValueError) as err:
         cli.fail(err.args[0] if isinstance(err, KeyError) else err)
-    backend = cli.open_backend_or_fail(args.backend, cli.load_model(args), args.precision)
+    from apps import models
+
+    backend = models.open_backend(args.backend, models.load_model(args), args.weights, args.precision)
     try:
         if pairs is not None:
             evaluate_validation(backend, options, pairs, args)

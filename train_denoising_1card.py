@@ -4,11 +4,11 @@
 
 Four cards: train_denoising_4cards.py (the same loop, another default configuration).
 """
-from apps.cli import training_main
+from apps import train
 
 
 def main(argv=None) -> None:
-    training_main('training_1card.yml', __doc__, argv)
+    train.main('training_1card.yml', __doc__, argv)
 
 
 if __name__ == '__main__':

@@ -6,11 +6,11 @@
 The batch size in the YAML is per card. On CPU (gloo backend, e.g. to test):
     python -m paddle.distributed.launch --nproc_per_node 2 train_denoising_4cards.py -o device=cpu
 """
-from apps.cli import training_main
+from apps import train
 
 
 def main(argv=None) -> None:
-    training_main('training_4cards.yml', __doc__, argv)
+    train.main('training_4cards.yml', __doc__, argv)
 
 
 if __name__ == '__main__':

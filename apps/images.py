@@ -15,6 +15,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 from tqdm import tqdm
 
+from apps.cli import fail
 from core.denoise import Backend, DenoiseOptions, denoise_array, equal_size_batches
 from core.evaluate import score
 from utils.durable import DiskFullError
@@ -215,3 +216,13 @@ def denoise_files(backend: Backend, files: Sequence[str], result_dir: str,
     bar.update(len(files) - bar.n)
     bar.close()
     return report
+
+
+def finish_image_job(report: FilesReport, total: int, result_dir: str) -> None:
+    """Summary of ``denoise_files``; exit status 1 (apps.cli.fail) when an image failed."""
+    print(f'denoised {report.written} of {total} image(s) into {result_dir}')
+    if report.scores:
+        psnr, ssim = np.mean(list(report.scores.values()), axis=0)
+        print(f'mean over {len(report.scores)}: PSNR {psnr:.2f} dB, SSIM {ssim:.4f}')
+    if report.failures:
+        fail(f'{len(report.failures)} image(s) failed:\n  ' + '\n  '.join(report.failures))

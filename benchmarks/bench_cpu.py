@@ -207,11 +207,11 @@ def row_matmul_openvino_bf16(args):
 
 
 def _open_exported(args, row: str):
-    from deploy.runtimes import open_exported_backend
+    from deploy.runtimes import open_runtime
 
     for backend, precision in INFER_BACKENDS:
         if row in (_infer_row(backend, precision), _infer_row(backend, precision, large=True)):
-            return open_exported_backend(backend, args.model_dir, precision=precision,
+            return open_runtime(backend, args.model_dir, precision=precision,
                                          cpu_threads=args.cpu_threads)
     raise ValueError(row)
 

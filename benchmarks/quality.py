@@ -62,14 +62,14 @@ def main(argv=None) -> Dict[str, object]:
     args = parse_args(argv)
     cli.prepare_process(args.verbose)
     from dataloaders import folder_pairs
-    from deploy.runtimes import open_backend
-    from core.denoise import DenoiseOptions, denoise_array
+    from apps.models import load_model
+    from core.denoise import DenoiseOptions, DygraphBackend, denoise_array
     from core.evaluate import score
-    from deploy.runtimes import installed
     from deploy.export import export_onnx, export_program
     from deploy.paddle_inference import PaddleInferenceBackend, bf16_supported
+    from deploy.runtimes import ONNX_RUNTIMES, installed, open_runtime
 
-    model = cli.load_model(args)
+    model = load_model(args)
     pairs = folder_pairs(args.val_dir)
     noisy = np.stack([pair[1] for pair in pairs])
     gt = np.stack([pair[2] for pair in pairs])
@@ -82,9 +82,13 @@ def main(argv=None) -> Dict[str, object]:
     figures['noisy_input'] = scores(noisy)
     with tempfile.TemporaryDirectory(prefix='invdn_quality_') as model_dir:
         report = export_program(model, model_dir)
-        fast = report.backend
-        dygraph = open_backend('dygraph', model)
-        onnx_backends = export_onnx(report).backends if installed('onnxruntime') else {}
+        fast = open_runtime('paddle-inference', model_dir)
+        dygraph = DygraphBackend(model)
+        onnx_backends = {}
+        if installed('onnxruntime'):
+            export_onnx(report)
+            onnx_backends = {name: open_runtime(name, model_dir) for name in ONNX_RUNTIMES
+                             if installed(name)}
         settings = {'one_z': DenoiseOptions(seed=args.seed),
                     'forward_x8': DenoiseOptions(self_ensemble=True, seed=args.seed),
                     'mc_16': DenoiseOptions(mc_samples=16, seed=args.seed),
@@ -120,11 +124,10 @@ def main(argv=None) -> Dict[str, object]:
         else:
             figures['paddle_inference_bf16'] = 'skipped: this CPU has no AVX512-BF16/AMX'
         if 'openvino' in onnx_backends:
-            from deploy.onnx_backends import OpenVinoBackend, openvino_bf16_supported
+            from deploy.openvino_runtime import openvino_bf16_supported
 
             if openvino_bf16_supported():
-                bf16_backends['openvino'] = OpenVinoBackend(os.path.join(model_dir, 'model.onnx'),
-                                                            report.geometry, precision='bf16')
+                bf16_backends['openvino'] = open_runtime('openvino', model_dir, precision='bf16')
             else:
                 figures['openvino_bf16'] = 'skipped: this CPU has no AVX512-BF16/AMX'
         for name, backend in bf16_backends.items():

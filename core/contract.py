@@ -10,6 +10,8 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any, Dict
 
+import numpy as np
+
 from utils.durable import atomic_write_bytes
 
 CONTRACT_FILE = 'model_contract.json'
@@ -54,6 +56,13 @@ def check_inputs(noisy: Any, z: Any, geometry: Geometry) -> None:
     if tuple(z.shape[1:]) != expected:
         raise ValueError(f'z must be at the latent resolution of noisy: [K*N, {expected[0]}, '
                          f'{expected[1]}, {expected[2]}], got {tuple(z.shape)}')
+
+
+def contract_feed(noisy: Any, z: Any, geometry: Geometry) -> Dict[str, Any]:
+    """The inputs of an exported model by their contract names, checked, as contiguous float32."""
+    check_inputs(noisy, z, geometry)
+    return {'noisy': np.ascontiguousarray(noisy, dtype=np.float32),
+            'z': np.ascontiguousarray(z, dtype=np.float32)}
 
 
 def write_contract(model_dir: str, geometry: Geometry, extra: Dict[str, Any]) -> str:

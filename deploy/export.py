@@ -5,7 +5,8 @@ with ``paddle.jit.save`` as DIR/model.json (or model.pdmodel) + DIR/model.pdipar
 ``noisy [N, C, H, W]`` and ``z [K*N, z_channels, H/s, W/s]`` with dynamic N, K, H and W
 (core/contract.py). Before it returns, the saved program is loaded back and compared with
 the dynamic model, and DIR/model_contract.json is written. export_model.py calls it, and so
-does the Paddle Inference back end of predict.py and test_denoising_sidd.py.
+does the export cache (deploy.cache) of predict.py and the SIDD/DND scripts. Exporting writes
+a folder; a runtime reads one (deploy.runtimes): nothing here keeps a runtime open.
 
 Two checks, each in the units that mean something for it:
 - a random input (two images, two draws of z each, non-square): the dynamic shapes and the
@@ -75,7 +76,6 @@ class ExportReport:
     model_dir: str
     differences: Dict[str, float]  # per check, in the unit of its limit (``LIMITS``)
     contract_path: str
-    backend: PaddleInferenceBackend  # the verified program, loaded (it stays in memory)
     checks: CheckData
     geometry: Geometry
     extra: Dict[str, Any]  # what model_contract.json records besides the geometry
@@ -87,7 +87,6 @@ class OnnxExportReport:
     differences: Dict[str, float]  # per check, in the unit of its limit (``LIMITS``)
     repairs: Dict[str, int]  # attribute paddle2onnx got wrong -> nodes repaired
     checked: Dict[str, int]  # attribute compared with the Paddle program -> nodes
-    backends: Dict[str, Backend]  # the verified runtimes, loaded: 'onnxruntime' (and 'openvino' fp32)
 
 
 # Check -> (limit, unit). The same limits for every runtime of the exported model: float32
@@ -166,14 +165,14 @@ def export_program(model: InvNetOneForward, model_dir: str, check_size: Tuple[in
     loaded.eval()
     with paddle.no_grad():
         reloaded = loaded(paddle.to_tensor(noisy), paddle.to_tensor(z)).numpy()
-    backend = PaddleInferenceBackend(model_dir, use_gpu=use_gpu, geometry=geometry)
     checks = CheckData(noisy, z, expected, real, real_z, expected_real)
     scale = float(np.abs(expected).max()) or 1.0
     diffs = {'paddle.jit.load, random input': float(np.abs(reloaded - expected).max()) / scale,
-             **checks.differences(backend, 'Paddle Inference')}
+             **checks.differences(PaddleInferenceBackend(model_dir, use_gpu=use_gpu, geometry=geometry),
+                                  'Paddle Inference')}
     _refuse_failed(diffs, f'program in {model_dir}')
     extra = {'weights': os.path.abspath(weights) if weights else None, 'export_checks': _check_records(diffs)}
-    return ExportReport(model_dir, diffs, write_contract(model_dir, geometry, extra), backend, checks,
+    return ExportReport(model_dir, diffs, write_contract(model_dir, geometry, extra), checks,
                         geometry, extra)
 
 
@@ -185,8 +184,9 @@ def export_onnx(report: ExportReport, cpu_threads: Optional[int] = None) -> Onnx
     installed) on the export's check inputs and refused (ExportError, nothing written) when
     it differs from the dynamic model by more than ``LIMITS``. The contract records the checks.
     """
+    from deploy.onnx_runtime import OnnxRuntimeBackend
+    from deploy.openvino_runtime import OpenVinoBackend
     from deploy.paddle_inference import find_model_files
-    from deploy.onnx_backends import OnnxRuntimeBackend, OpenVinoBackend
 
     program, params = find_model_files(report.model_dir)
     target = os.path.join(report.model_dir, ONNX_FILE)
@@ -213,4 +213,4 @@ def export_onnx(report: ExportReport, cpu_threads: Optional[int] = None) -> Onnx
     report.extra['onnx'] = {'file': ONNX_FILE, 'opset': ONNX_OPSET, 'repaired': conversion.repairs,
                             'attributes_checked': conversion.checked}
     write_contract(report.model_dir, report.geometry, report.extra)
-    return OnnxExportReport(target, diffs, conversion.repairs, conversion.checked, backends)
+    return OnnxExportReport(target, diffs, conversion.repairs, conversion.checked)

@@ -1,39 +1,36 @@
-"""Choosing the back end that runs a model for the denoise routine (core.denoise).
+"""Which runtime runs an exported model, opened from the folder the exporter wrote.
 
-Back ends: ``dygraph`` (the Paddle model), ``paddle-inference`` (the exported program,
-deploy.paddle_inference), ``onnxruntime`` and ``openvino`` (the exported, repaired and verified
-ONNX graph, deploy.onnx_backends). All compute the same function, so padding,
-self-ensemble, Monte-Carlo samples and tiling come from the one routine alike.
+Runtimes: ``paddle-inference`` (the program, deploy.paddle_inference), ``onnxruntime`` and
+``openvino`` (the repaired, verified ONNX graph, deploy.onnx_runtime and
+deploy.openvino_runtime). Each is a back end of the one denoise routine (core.denoise), so
+padding, self-ensemble, Monte-Carlo samples and tiling are the same whichever runs.
 
-``auto`` picks the fastest back end installed for the device. On CPU, measured with the paper
-model on a 256 x 256 image (benchmarks/bench_cpu.py, 2-core AMD EPYC Zen 4): OpenVINO, then
-ONNX Runtime, then Paddle Inference (always installed); with bf16, OpenVINO when installed
-(Paddle Inference bf16 is slower than its fp32 there). On GPU, dygraph.
+``auto`` picks the fastest one installed for the device, in the order measured in
+docs/benchmarks.md: on CPU OpenVINO, then ONNX Runtime, then Paddle Inference (always
+installed); with bf16, OpenVINO when installed. On GPU, Paddle Inference (the scripts that
+hold the weights run dygraph there: apps.models).
 """
 import importlib.util
 import os
-import tempfile
 from typing import Any, Dict, Optional, Tuple
 
-from core.contract import BACKENDS, read_contract
-from core.denoise import Backend, DygraphBackend
-from deploy.export import export_onnx, export_program
+from core.contract import BACKENDS, PRECISIONS, read_contract
+from core.denoise import Backend
 from deploy.onnx_graph import DEPLOY_REQUIREMENTS, ONNX_FILE
-from networks.InvDN_model_oneForward import InvNetOneForward
-from utils.device import on_gpu
 
 # Fastest first (module docstring); the package each needs.
-_CPU_ORDER = (('openvino', 'openvino'), ('onnxruntime', 'onnxruntime'), ('paddle-inference', 'paddle'))
-_ONNX_BACKENDS = ('onnxruntime', 'openvino')
+CPU_ORDER = (('openvino', 'openvino'), ('onnxruntime', 'onnxruntime'), ('paddle-inference', 'paddle'))
+ONNX_RUNTIMES = ('onnxruntime', 'openvino')
+RUNTIMES = tuple(name for name, _ in CPU_ORDER)
 
 
-def installed(backend: str) -> bool:
-    """Whether the package a back end needs is importable (dygraph and paddle-inference always)."""
-    package = dict(_CPU_ORDER).get(backend, 'paddle')
+def installed(runtime: str) -> bool:
+    """Whether the package a runtime needs is importable (dygraph and paddle-inference always)."""
+    package = dict(CPU_ORDER).get(runtime, 'paddle')
     return importlib.util.find_spec(package) is not None
 
 
-def resolve_backend(name: str, precision: str = 'fp32', gpu: Optional[bool] = None,
+def resolve_backend(name: str, precision: str = 'fp32', gpu: bool = False,
                     candidates: Tuple[str, ...] = BACKENDS) -> str:
     """The back end ``name`` stands for: itself, or for ``auto`` the fastest installed one for
     the device and precision among ``candidates``."""
@@ -41,77 +38,50 @@ def resolve_backend(name: str, precision: str = 'fp32', gpu: Optional[bool] = No
         raise ValueError(f'backend must be one of {BACKENDS}, got {name!r}')
     if name != 'auto':
         return name
-    if on_gpu() if gpu is None else gpu:
+    if gpu:
         return 'dygraph' if 'dygraph' in candidates else 'paddle-inference'
-    order = [backend for backend, _ in _CPU_ORDER if backend in candidates]
+    order = [runtime for runtime in RUNTIMES if runtime in candidates]
     if precision == 'bf16':  # ONNX Runtime runs fp32 only
-        order = [backend for backend in order if backend != 'onnxruntime']
-    return next(backend for backend in order if installed(backend))
+        order = [runtime for runtime in order if runtime != 'onnxruntime']
+    return next(runtime for runtime in order if installed(runtime))
 
 
-def _check_installed(name: str) -> None:
-    if not installed(name):
-        raise ImportError(f'back end {name} needs the {dict(_CPU_ORDER)[name]} package: '
+def check_precision(runtime: str, precision: str) -> None:
+    """Refuse, with what to use instead, a precision ``runtime`` cannot run here: ONNX Runtime
+    runs fp32, OpenVINO fp32 and bf16 (bf16 on CPUs with AVX512-BF16 or AMX); Paddle Inference
+    checks its own when the predictor is made (deploy.paddle_inference)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}')
+    if runtime not in ONNX_RUNTIMES:
+        return
+    if not installed(runtime):
+        raise ImportError(f'back end {runtime} needs the {dict(CPU_ORDER)[runtime]} package: '
                           f'pip install -r {DEPLOY_REQUIREMENTS}')
+    allowed = ('fp32', 'bf16') if runtime == 'openvino' else ('fp32',)
+    if precision not in allowed:
+        raise ValueError(f'precision={precision} is not available with {runtime}; use '
+                         f'{" or ".join(allowed)} (bf16: --backend openvino or paddle-inference)')
+    if precision == 'bf16':
+        from deploy.openvino_runtime import openvino_bf16_supported
+
+        if not openvino_bf16_supported():
+            raise RuntimeError('precision=bf16 needs a CPU with AVX512-BF16 or AMX (OpenVINO does '
+                               'not list BF16 in its CPU capabilities here); use --precision fp32')
 
 
-def _onnx_backend(name: str, model_file: str, geometry, precision: str,
-                  cpu_threads: Optional[int]) -> Backend:
-    from deploy.onnx_backends import OnnxRuntimeBackend, OpenVinoBackend
-
-    backend_class = OpenVinoBackend if name == 'openvino' else OnnxRuntimeBackend
-    return backend_class(model_file, geometry, precision=precision, cpu_threads=cpu_threads)
-
-
-def open_backend(name: str, model: InvNetOneForward, precision: str = 'fp32') -> Backend:
-    """``model`` as the back end ``name`` (``auto``: ``resolve_backend``).
-
-    paddle-inference, onnxruntime and openvino export it with the one exporter
-    (deploy.export, verified; ONNX repaired) to a temporary folder and keep the verified
-    runtime in memory. bf16: paddle-inference and openvino, on CPUs with AVX512-BF16 or AMX.
-    """
-    name = resolve_backend(name, precision)
-    if name == 'dygraph':
-        if precision != 'fp32':
-            raise ValueError(f'precision={precision} needs --backend openvino or paddle-inference; '
-                             'dygraph runs fp32')
-        return DygraphBackend(model)
-    if name in _ONNX_BACKENDS:
-        _check_installed(name)
-        from deploy.onnx_backends import check_precision
-
-        check_precision(name, precision)  # before the export, not after it
-    use_gpu = on_gpu()
-    with tempfile.TemporaryDirectory(prefix='invdn_export_') as model_dir:
-        # The runtimes that checked the export hold the model in memory: they are the back
-        # end, and the folder can go.
-        report = export_program(model, model_dir, use_gpu=use_gpu)
-        if name == 'paddle-inference':
-            if precision == 'fp32':
-                return report.backend
-            from deploy.paddle_inference import PaddleInferenceBackend
-
-            return PaddleInferenceBackend(model_dir, use_gpu=use_gpu, precision=precision,
-                                          geometry=report.geometry)
-        onnx_report = export_onnx(report)
-        if precision == 'fp32' and name in onnx_report.backends:
-            return onnx_report.backends[name]
-        return _onnx_backend(name, onnx_report.path, report.geometry, precision, None)
-
-
-def open_exported_backend(name: str, model_dir: str, use_gpu: bool = False, precision: str = 'fp32',
-                          cpu_threads: Optional[int] = None,
-                          paddle_options: Optional[Dict[str, Any]] = None) -> Backend:
-    """The model exported by export_model.py in ``model_dir`` as the back end ``name``
-    (paddle-inference, onnxruntime, openvino or auto: the fastest installed for which the folder
-    has a model; onnxruntime and openvino need ``--format onnx``). ``paddle_options``:
-    PaddleInferenceBackend's switches (enable_mkldnn, use_tensorrt, max_batch_size); with them
-    set away from the defaults, auto means paddle-inference."""
+def open_runtime(name: str, model_dir: str, use_gpu: bool = False, precision: str = 'fp32',
+                 cpu_threads: Optional[int] = None,
+                 paddle_options: Optional[Dict[str, Any]] = None) -> Backend:
+    """The model exported in ``model_dir`` (export_model.py, or the cache of deploy.cache) as
+    the runtime ``name``: paddle-inference, onnxruntime, openvino, or auto (the fastest
+    installed for which the folder has a model; the ONNX runtimes need ``--format onnx``).
+    ``paddle_options``: PaddleInferenceBackend's switches (enable_mkldnn, use_tensorrt,
+    max_batch_size); with them set away from the defaults, auto means paddle-inference."""
     from deploy.paddle_inference import PaddleInferenceBackend, find_model_files
 
     find_model_files(model_dir)
     onnx_file = os.path.join(model_dir, ONNX_FILE)
-    candidates = ('paddle-inference',) + (_ONNX_BACKENDS if os.path.isfile(onnx_file) else ())
+    candidates = ('paddle-inference',) + (ONNX_RUNTIMES if os.path.isfile(onnx_file) else ())
     if name == 'dygraph':
         raise ValueError('an exported model runs with paddle-inference, onnxruntime or openvino, '
                          'not dygraph (predict.py runs the weights in dygraph)')
@@ -126,9 +96,16 @@ def open_exported_backend(name: str, model_dir: str, use_gpu: bool = False, prec
     if name == 'paddle-inference':
         return PaddleInferenceBackend(model_dir, use_gpu=use_gpu, precision=precision,
                                       cpu_threads=cpu_threads, **paddle_options)
-    _check_installed(name)
+    check_precision(name, precision)
     if not os.path.isfile(onnx_file):
         raise FileNotFoundError(f'{onnx_file} not found: back end {name} runs the ONNX model; export '
                                 f'it with python export_model.py --weights W --save_inference_dir '
                                 f'{model_dir} --format onnx --overwrite')
-    return _onnx_backend(name, onnx_file, read_contract(model_dir), precision, cpu_threads)
+    geometry = read_contract(model_dir)
+    if name == 'openvino':
+        from deploy.openvino_runtime import OpenVinoBackend
+
+        return OpenVinoBackend(onnx_file, geometry, precision=precision, cpu_threads=cpu_threads)
+    from deploy.onnx_runtime import OnnxRuntimeBackend
+
+    return OnnxRuntimeBackend(onnx_file, geometry, cpu_threads=cpu_threads)

@@ -10,6 +10,15 @@ import pytest
 from tools.make_synthetic_sidd import make_patch_folders
 
 
+@pytest.fixture(scope='session', autouse=True)
+def export_cache(tmp_path_factory) -> Path:
+    """The exports the scripts cache (deploy.cache) go to a folder of this test session, also
+    for the scripts the tests run as subprocesses, never to the user's cache."""
+    folder = tmp_path_factory.mktemp('export_cache')
+    os.environ['INVDN_EXPORT_CACHE'] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope='session')
 def synthetic_sidd(tmp_path_factory) -> Path:
     """``train/{GT,Noisy,LQ}`` (4 pairs) and ``val/{GT,Noisy}`` (2 pairs) of 64x64 noisy photos."""

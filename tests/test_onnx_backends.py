@@ -14,7 +14,7 @@ onnx = pytest.importorskip('onnx')
 import export_model  # noqa: E402
 import infer  # noqa: E402
 import predict  # noqa: E402
-from deploy import runtimes as backends_module  # noqa: E402
+from deploy import runtimes as runtimes_module  # noqa: E402
 from core.denoise import DenoiseOptions, denoise_array  # noqa: E402
 from deploy.export import GREY_LEVEL_LIMIT, LIMITS, CHECK_IMAGE  # noqa: E402
 from deploy.onnx_graph import OnnxConversionError, check_and_repair  # noqa: E402
@@ -109,7 +109,7 @@ def test_four_backends_give_the_same_images(trained_like, noisy_folder, tmp_path
     self-ensemble, MC samples, tiling of the one routine): within 1 grey level."""
     weights, _, _ = trained_like
     names = ['dygraph', 'paddle-inference', 'onnxruntime']
-    if backends_module.installed('openvino'):
+    if runtimes_module.installed('openvino'):
         names.append('openvino')
     for name in names:
         predict.main(['--input', str(noisy_folder), '--weights', weights, '--block_num', '1', '1',
@@ -129,7 +129,7 @@ def test_infer_backends_on_the_export(trained_like, noisy_folder, tmp_path, caps
         infer.main(['--model_dir', str(folder), '--input', str(noisy_folder), '--backend', name,
                     '--seed', '5', '--result_dir', str(tmp_path / name)])
         results[name] = read_image_raw(str(tmp_path / name / 'block.png')).astype(int)
-    chosen = 'openvino' if backends_module.installed('openvino') else 'onnxruntime'
+    chosen = 'openvino' if runtimes_module.installed('openvino') else 'onnxruntime'
     assert f'back end: {chosen} (auto' in capsys.readouterr().out
     assert np.abs(results['onnxruntime'] - results['paddle-inference']).max() <= 1
     assert np.abs(results['auto'] - results['paddle-inference']).max() <= 1
@@ -147,19 +147,19 @@ def test_onnx_backend_needs_an_onnx_export(trained_like, tmp_path):
 
 def test_missing_package_names_the_requirements_file(trained_like, monkeypatch, tmp_path):
     weights, _, _ = trained_like
-    monkeypatch.setattr(backends_module, 'installed', lambda backend: backend != 'openvino')
+    monkeypatch.setattr(runtimes_module, 'installed', lambda backend: backend != 'openvino')
     with pytest.raises(SystemExit, match='requirements-deploy.txt'):
         predict.main(['--input', CHECK_IMAGE, '--weights', weights, '--block_num', '1', '1',
                       '--backend', 'openvino', '--result_dir', str(tmp_path / 'r')])
-    assert backends_module.resolve_backend('auto', gpu=False) == 'onnxruntime'
+    assert runtimes_module.resolve_backend('auto', gpu=False) == 'onnxruntime'
 
 
 def test_bf16_refused_where_unsupported(trained_like, monkeypatch, tmp_path):
     pytest.importorskip('openvino')
-    from deploy import onnx_backends
+    from deploy import openvino_runtime
 
     weights, _, _ = trained_like
-    monkeypatch.setattr(onnx_backends, 'openvino_bf16_supported', lambda: False)
+    monkeypatch.setattr(openvino_runtime, 'openvino_bf16_supported', lambda: False)
     with pytest.raises(SystemExit, match='AVX512-BF16 or AMX'):
         predict.main(['--input', CHECK_IMAGE, '--weights', weights, '--block_num', '1', '1',
                       '--backend', 'openvino', '--precision', 'bf16', '--result_dir', str(tmp_path / 'r')])
@@ -171,7 +171,7 @@ def test_bf16_refused_where_unsupported(trained_like, monkeypatch, tmp_path):
 def test_openvino_bf16_close_to_fp32(trained_like):
     pytest.importorskip('openvino')
     from core.contract import read_contract
-    from deploy.onnx_backends import OpenVinoBackend, openvino_bf16_supported
+    from deploy.openvino_runtime import OpenVinoBackend, openvino_bf16_supported
 
     if not openvino_bf16_supported():
         pytest.skip('this CPU has no AVX512-BF16/AMX')

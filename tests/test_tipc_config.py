@@ -113,11 +113,11 @@ def test_whole_train_whole_infer_is_the_papers_training():
 def test_whole_train_whole_infer_training_command_starts(synthetic_sidd, tmp_path):
     """The mode's training command (line 14 + lines 6-8) runs in the trainer; shortened here
     to one iteration of a small network on synthetic data (later -o keys win)."""
-    from apps.cli import training_main
+    from apps import train as training_script
 
     config = REPO / 'test_tipc' / 'configs' / 'InvDN' / 'train_infer_python.txt'
     yml, overrides = training_overrides(config, 'whole_train_whole_infer')
-    training_main(yml, 'test', ['-c', yml, '-o', *overrides,
+    training_script.main(yml, 'test', ['-c', yml, '-o', *overrides,
                                 f'path.experiments_root={tmp_path}', 'device=cpu',
                                 f'datasets.train.dataroot={synthetic_sidd / "train"}',
                                 f'datasets.val.dataroot={synthetic_sidd / "val"}',

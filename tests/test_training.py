@@ -299,11 +299,11 @@ def test_synthetic_noise_training_on_clean_images(synthetic_sidd, tmp_path):
 
 def test_weights_flag_sets_the_initial_weights(synthetic_sidd, tmp_path):
     """TIPC's pretrained-model key: --weights W is -o path.pretrain_model_G=W."""
-    from apps.cli import training_main
+    from apps import train as training_script
 
     missing = tmp_path / 'absent.pdparams'
     with pytest.raises(SystemExit, match=f'weights file not found: {missing}'):
-        training_main('training_1card.yml', 'test', [
+        training_script.main('training_1card.yml', 'test', [
             '-o', *small_overrides(synthetic_sidd, tmp_path, 'init', 'train.niter=1'),
             '--weights', str(missing)])
 

@@ -28,6 +28,8 @@ from typing import Iterator, List, Optional, Tuple
 
 import paddle
 
+from utils.file_lock import exclusive_lock
+
 _SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'conv3x3_onednn.cc')
 _MODULE_NAME = 'invdn_conv3x3_onednn'
 _HEADER = os.path.join('oneapi', 'dnnl', 'dnnl.hpp')
@@ -123,19 +125,6 @@ def _output_to(path: str) -> Iterator[None]:
             os.close(saved[1])
 
 
-@contextlib.contextmanager
-def _build_lock(directory: str) -> Iterator[None]:
-    """An exclusive lock on the build folder, released when the process ends whatever happens."""
-    import fcntl
-
-    with open(os.path.join(directory, 'build.lock'), 'a') as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-
-
 def _build() -> ModuleType:
     """Compile (or load the cached build of) the operator; raises RuntimeError with the reason."""
     if not sys.platform.startswith('linux'):
@@ -158,7 +147,7 @@ def _build() -> ModuleType:
     from paddle.utils.cpp_extension import load as load_extension
     try:
         # One build at a time: the ranks of a data-parallel run all load it at once.
-        with _build_lock(directory), _output_to(log_path):
+        with exclusive_lock(os.path.join(directory, 'build.lock')), _output_to(log_path):
             return load_extension(
                 name=_MODULE_NAME, sources=[_SOURCE], extra_include_paths=[include_dir],
                 extra_cxx_cflags=['-O2', '-std=c++17'],

@@ -35,6 +35,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     cli.prepare_process(args.verbose)
     from dataloaders.dnd import read_boxes
+    from apps import models
     from apps.dnd_submission import denoise_dnd
 
     options = cli.denoise_options(args)
@@ -48,8 +49,6 @@ def main(argv=None) -> None:
                  'replace it with --overwrite, or choose another --result_dir')
     print(f'DND: {len(boxes)} image(s), {sum(len(b) for b in boxes)} boxes; mc_samples='
           f'{options.mc_samples}, self_ensemble={options.self_ensemble}, seed={options.seed}')
-    from apps import models
-
     backend = models.open_backend(args.backend, models.load_model(args), args.weights, args.precision)
     try:
         report = denoise_dnd(backend, args.dnd_dir, args.result_dir, options, args.save_images,

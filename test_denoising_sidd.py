@@ -11,9 +11,6 @@ flips/transposes with one z draw each, averaged. Official MC_test is --self_ense
   python test_denoising_sidd.py --weights W --benchmark_mat BenchmarkNoisyBlocksSrgb.mat --submit_dir D
 """
 import os
-import time
-
-import numpy as np
 
 from apps import cli
 
@@ -79,41 +76,18 @@ def evaluate_validation(backend, options, pairs, args) -> None:
 
 
 def denoise_benchmark(backend, options, args) -> None:
-    """SubmitSrgb.mat as the official test_Real.py writes it, with the measured time per megapixel."""
-    import scipy.io
-    from tqdm import tqdm
+    from apps.sidd_submission import write_submission
 
-    from dataloaders.sidd_mat import BENCHMARK_KEY, block_name, load_blocks
-    from core.denoise import denoise_array
-    from utils.image_io import quantize, write_image
-
-    noisy = load_blocks(args.benchmark_mat, BENCHMARK_KEY)
-    num_images, num_blocks = noisy.shape[:2]
-    blocks = noisy.reshape((-1,) + noisy.shape[2:])
-    outputs = []
-    start = time.perf_counter()
-    for first in tqdm(range(0, len(blocks), args.batch_size), desc='benchmark', unit='batch',
-                      disable=not args.progress):
-        batch = blocks[first:first + args.batch_size].astype(np.float32) / 255.0
-        outputs.append(quantize(denoise_array(backend, batch, options)))
-    seconds = time.perf_counter() - start
-    denoised = np.concatenate(outputs).reshape(noisy.shape)
-    megapixels = blocks.shape[0] * blocks.shape[1] * blocks.shape[2] / 1e6
-    os.makedirs(args.submit_dir, exist_ok=True)
-    submit_path = os.path.join(args.submit_dir, 'SubmitSrgb.mat')
-    scipy.io.savemat(submit_path, {'DenoisedBlocksSrgb': denoised, 'TimeMPSrgb': seconds / megapixels})
-    if args.save_images:
-        for i in range(num_images):
-            for b in range(num_blocks):
-                write_image(os.path.join(args.submit_dir, 'images', block_name(i, b) + '.png'),
-                            denoised[i, b])
-    print(f'wrote {submit_path}: DenoisedBlocksSrgb {list(denoised.shape)} uint8, '
-          f'TimeMPSrgb {seconds / megapixels:.3f} s/MP')
+    submission = write_submission(backend, args.benchmark_mat, args.submit_dir, options,
+                                  args.batch_size, args.save_images, args.progress)
+    print(f'wrote {submission.path}: DenoisedBlocksSrgb {submission.shape} uint8, '
+          f'TimeMPSrgb {submission.seconds_per_megapixel:.3f} s/MP')
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     cli.prepare_process(args.verbose)
+    from apps import models
     from dataloaders import folder_pairs, sidd_mat_pairs
 
     options = cli.denoise_options(args)
@@ -131,8 +105,6 @@ def main(argv=None) -> None:
                  sidd_mat_pairs(args.mat_dir) if args.mat_dir else None)
     except (OSError, KeyError, ValueError) as err:
         cli.fail(err.args[0] if isinstance(err, KeyError) else err)
-    from apps import models
-
     backend = models.open_backend(args.backend, models.load_model(args), args.weights, args.precision)
     try:
         if pairs is not None:

@@ -17,7 +17,8 @@ import numpy as np
 from tqdm import tqdm
 
 from dataloaders.dnd import crop, image_path, read_boxes, read_noisy
-from core.denoise import Backend, DenoiseOptions, denoise_array
+from core.denoise import Backend, DenoiseOptions
+from core.loop import denoise_batches
 from utils.durable import atomic_path
 from utils.image_io import write_image
 
@@ -58,15 +59,16 @@ def denoise_dnd(backend: Backend, dnd_dir: str, result_dir: str,
                 if not (resume and os.path.isfile(box_file(result_dir, image, k)))]
         if todo:
             noisy = read_noisy(dnd_dir, image)
-            for k in todo:
-                patch = crop(noisy, image_boxes[k], image_path(dnd_dir, image))
-                denoised = np.clip(denoise_array(backend, patch, options), 0, 1).astype(np.float32)
-                _savemat(box_file(result_dir, image, k), {'Idenoised_crop': denoised})
-                if save_images:
-                    write_image(os.path.join(result_dir, IMAGES_DIR, '%04d_%02d.png' % (image + 1, k + 1)),
-                                denoised)
-                report.denoised += 1
-                bar.update(1)
+            patches = ((k, crop(noisy, image_boxes[k], image_path(dnd_dir, image))) for k in todo)
+            for batch in denoise_batches(backend, patches, options):
+                for (k, _), restored in batch:
+                    denoised = np.clip(restored, 0, 1).astype(np.float32)
+                    _savemat(box_file(result_dir, image, k), {'Idenoised_crop': denoised})
+                    if save_images:
+                        write_image(os.path.join(result_dir, IMAGES_DIR,
+                                                 '%04d_%02d.png' % (image + 1, k + 1)), denoised)
+                    report.denoised += 1
+                    bar.update(1)
         bar.update(len(image_boxes) - len(todo))
     bar.close()
     report.bundled = bundle(result_dir, [len(b) for b in boxes])

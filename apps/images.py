@@ -16,7 +16,8 @@ import numpy as np
 from tqdm import tqdm
 
 from apps.cli import fail
-from core.denoise import Backend, DenoiseOptions, denoise_array, equal_size_batches
+from core.denoise import Backend, DenoiseOptions
+from core.loop import denoise_batches
 from core.evaluate import score
 from utils.durable import DiskFullError
 from utils.image_io import ImageReadError, quantize, read_image, read_image_with_depth, write_image
@@ -170,21 +171,10 @@ def denoise_files(backend: Backend, files: Sequence[str], result_dir: str,
     """Denoise ``files`` into ``result_dir``; see the module docstring."""
     report = FilesReport()
     bar = tqdm(total=len(files), desc='denoise', unit='img', disable=not progress)
-    warmed_up = timer is None
     if timer:
         timer.start()
-    for batch in equal_size_batches(_read(files, report), batch_size):
-        noisy = np.stack([image for _, image, _ in batch])
-        if timer:
-            timer.stamp()
-        if not warmed_up:  # the first run compiles kernels: keep it out of the figures
-            denoise_array(backend, noisy, options)
-            timer.restart_stage()
-            warmed_up = True
-        denoised = denoise_array(backend, noisy, options)
-        if timer:
-            timer.stamp()
-        for (name, image, depth), out in zip(batch, denoised):
+    for batch in denoise_batches(backend, _read(files, report), options, batch_size, clock=timer):
+        for (name, image, depth), out in batch:
             try:
                 write_image(os.path.join(result_dir, result_name(name, output_format)), out, depth)
             except DiskFullError as err:  # every later write would fail too: stop here

@@ -13,7 +13,7 @@ Latent draws are made per image: image n of a batch draws from its own generator
 a seed, an image's result depends neither on its batch nor on the back end.
 """
 from dataclasses import dataclass
-from typing import Iterable, Iterator, List, Optional, Protocol
+from typing import List, Optional, Protocol
 
 import numpy as np
 import paddle
@@ -209,19 +209,6 @@ def denoise(backend: Backend, noisy: np.ndarray, options: DenoiseOptions = Denoi
         tile = options.tile // multiple * multiple
         restored = _denoise_tiled(backend, noisy, tile, options.tile_overlap, **block_kwargs)
     return restored[:, :, :height, :width]
-
-
-def equal_size_batches(items: Iterable[tuple], batch_size: int) -> Iterator[List[tuple]]:
-    """Consecutive items whose image (the item's second element, HWC) has the same shape, at
-    most ``batch_size`` at a time: what ``denoise_array`` can take as one batch."""
-    batch: List[tuple] = []
-    for item in items:
-        if batch and (len(batch) == batch_size or batch[0][1].shape != item[1].shape):
-            yield batch
-            batch = []
-        batch.append(item)
-    if batch:
-        yield batch
 
 
 def denoise_array(backend: Backend, images: np.ndarray,

@@ -15,7 +15,8 @@ import numpy as np
 from tqdm import tqdm
 
 from dataloaders.pairs import Pair
-from core.denoise import Backend, DenoiseOptions, denoise_array, equal_size_batches
+from core.denoise import Backend, DenoiseOptions
+from core.loop import denoise_batches
 from utils.image_io import ImageReadError, is_image_file, quantize, write_image
 from utils.metrics import calculate_psnr, calculate_ssim
 
@@ -80,16 +81,12 @@ def evaluate_pairs(backend: Backend, pairs: Iterable[Pair], options: DenoiseOpti
     Unreadable image files are listed in ``EvalResult.failed`` (and reported) while the
     other pairs are still evaluated.
     """
-    if batch_size < 1:
-        raise ValueError(f'batch_size must be >= 1, got {batch_size}')
     per_image: List[Dict[str, Union[str, float]]] = []
     failed: List[str] = []
     total = len(pairs) if hasattr(pairs, '__len__') else None
     with tqdm(total=total, desc='evaluate', unit='img', disable=not progress) as bar:
-        for batch in equal_size_batches(_checked(_readable(pairs, failed)), batch_size):
-            noisy = np.stack([noisy for _, noisy, _ in batch])
-            denoised = denoise_array(backend, noisy, options)
-            for (name, _, gt), out in zip(batch, denoised):
+        for batch in denoise_batches(backend, _checked(_readable(pairs, failed)), options, batch_size):
+            for (name, _, gt), out in batch:
                 psnr, ssim = score(out, gt, crop_border)
                 per_image.append({'name': name, 'psnr': psnr, 'ssim': ssim})
                 if save_dir:

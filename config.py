@@ -95,7 +95,7 @@ SCHEMA: Dict[str, Any] = {
         'amp': Field('off', 'str', choices=('off', 'O1', 'O2')),
         # CPU only: every 3x3 convolution through the oneDNN custom operator
         # (ops/onednn_conv, built on first use; Paddle's own conv when it cannot be built),
-        # which makes the step as fast as the official PyTorch one (benchmarks/README.md), or
+        # which makes the step as fast as the official PyTorch one (docs/benchmarks.md), or
         # always Paddle's own dygraph convolution. The two agree to float32 rounding.
         'cpu_conv': Field('auto', 'str', choices=('auto', 'paddle')),
     },
@@ -103,7 +103,7 @@ SCHEMA: Dict[str, Any] = {
         'print_freq': Field(100, 'int'),
         'save_checkpoint_freq': Field(5000, 'int'),
         # Iteration checkpoints kept (model_iter_<N>.pdparams; 0 keeps all, as the official
-        # code does): a damaged newest file falls back to the one before (README, Reliability).
+        # code does): a damaged newest file falls back to the one before (docs/reliability.md).
         'keep_checkpoints': Field(3, 'int'),
     },
     'path': {
@@ -322,7 +322,7 @@ def experiment_dir(cfg: Config) -> str:
 
 def scaled_to_world_size(cfg: Config, world_size: int) -> Config:
     """``cfg`` rescaled from ``train.world_size`` cards to ``world_size``, keeping the samples
-    seen and the ratio of total batch to learning rate (README, Training: the scaling rule):
+    seen and the ratio of total batch to learning rate (docs/training.md, scaling rule):
     lr_G x M/N, niter and lr_steps x N/M (rounded), val_freq and save_checkpoint_freq too."""
     data = cfg.to_dict()
     assumed = data['train']['world_size']

@@ -9,6 +9,8 @@ the official ``loss_backward`` adds).
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
+
+import utils.console  # noqa: F401 -- before Paddle, so that its import stays quiet
 import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F

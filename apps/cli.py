@@ -28,7 +28,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Weights used when --weights is not given, in this order (paths in the repository).
 DEFAULT_WEIGHTS = (('pretrained/InvDN_ResUnit_x4.pdparams', 'the converted official weights'),
                    ('pretrained/InvDN_SIDD_mini_demo.pdparams',
-                    'the demo model trained on SIDD_mini, a small-data demo (README: Demo model)'))
+                    'the demo model trained on SIDD_mini, a small-data demo (docs/demo_model.md)'))
 DEVICES = SCHEMA['device'].choices
 
 

@@ -15,7 +15,7 @@ def main(default_config: str, description: str, argv: Optional[Sequence[str]] = 
                       'another checkpoint: -o path.resume_state=PATH')
     add_bool_arg(parser, '--scale_to_world_size', default=False,
                  help='when the number of processes differs from train.world_size, rescale lr_G, '
-                      'niter, lr_steps and the frequencies by the rule of the README (Training) '
+                      'niter, lr_steps and the frequencies by the rule of docs/training.md (scaling rule) '
                       'instead of only warning')
     parser.add_argument('--weights', default=None,
                         help='initial weights (.pdparams), the same as -o path.pretrain_model_G=W '

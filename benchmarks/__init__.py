@@ -1,0 +1,1 @@
+import utils.console  # noqa: F401 -- first, so that Paddle's import stays quiet

@@ -1,4 +1,4 @@
-"""The CPU-side costs the README's "Training on GPUs" and back-end notes quote.
+"""The CPU-side costs that docs/training.md (training on GPUs) and docs/deployment.md quote.
 
     python -m benchmarks.bench_costs --data_dir ../shared/SIDD_mini
 

@@ -186,7 +186,7 @@ def row_matmul_torch_bf16(args):
 
 def row_matmul_openvino_bf16(args):
     """OpenVINO's own bf16 GEMM (inference precision hint bf16), what its bf16 rows run on."""
-    from deploy.onnx_backends import openvino_bf16_supported
+    from deploy.openvino_runtime import openvino_bf16_supported
     from deploy.onnx_graph import require
 
     ov = require('openvino')

@@ -1,5 +1,6 @@
 """SIDD data for InvDN: the LQGTRN (real noise) and LQGTSN (synthetic noise) datasets, GT/Noisy
 pairing by name, the SIDD .mat blocks."""
+import utils.console  # noqa: F401 -- first, so that Paddle's import stays quiet
 from typing import Any, Mapping
 
 from dataloaders.LQGTRN_dataset import LQGTRNDataset

@@ -1,7 +1,7 @@
 """Paddle Inference: the back end that runs the exported program (export_model.py).
 
 On CPU the predictor runs through oneDNN with IR optimisation on, several times faster
-than Paddle's native CPU kernels (benchmarks/README.md). On Paddle 3.3.1 one oneDNN
+than Paddle's native CPU kernels (docs/benchmarks.md). On Paddle 3.3.1 one oneDNN
 fusion pass crashes on this network, so it is removed.
 """
 import warnings

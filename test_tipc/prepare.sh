@@ -87,7 +87,7 @@ whole_train_whole_infer)
     if ! require_pairs "${full}/train" || ! require_pairs "${full}/val"; then
         cat >&2 <<EOF
 whole_train_whole_infer trains on the full SIDD data in ${full}/{train,val}. Prepare it first
-(README, "Data"):
+(docs/training.md, "Data"):
   python generate_patches_sidd.py --input SIDD_Medium_Srgb/Data --result_dir ${full}/train
   python generate_lq.py --input ${full}/train
   python extract_valid_patches_sidd.py --input DIR_WITH_VALIDATION_MATS --result_dir ${full}/val

@@ -214,7 +214,7 @@ if [[ ${MODE} == whole_infer ]]; then
         fi
     done
     if [[ -z ${weights} ]]; then
-        skip_check "no weights: neither ${whole_infer_weights} nor ${whole_infer_fallback} exists; convert the official weights (README: Official weights)" \
+        skip_check "no weights: neither ${whole_infer_weights} nor ${whole_infer_fallback} exists; convert the official weights (docs/evaluation.md: Official weights)" \
             whole_infer "${status_log}" "${model_name}"
         exit 0
     fi

@@ -151,3 +151,29 @@ def test_weights_resolution_order(tmp_path, capsys):
     assert resolve_weights(str(demo), root=str(tmp_path)) == str(demo)
     with pytest.raises(SystemExit, match='missing.pdparams'):
         resolve_weights(str(tmp_path / 'missing.pdparams'), root=str(tmp_path))
+
+
+def test_importing_a_project_module_or_asking_for_help_prints_nothing_else():
+    """Neither Paddle's ccache note nor a glog line nor a path of this machine on import of a
+    module of each room (each in a fresh interpreter: Python shows a warning once), nor on --help."""
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    modules = ['networks.InvDN_model', 'networks.loading', 'dataloaders.LQGTRN_dataset', 'core.denoise',
+               'core.loop', 'training.trainer', 'deploy.export', 'deploy.cache', 'apps.models',
+               'ops.onednn_conv', 'utils.checkpoint', 'losses', 'config', 'tools.convert_torch_weights',
+               'benchmarks.bench_cpu']
+    commands = [[sys.executable, '-c', f'import {module}'] for module in modules]
+    commands += [[sys.executable, 'extract_valid_patches_sidd.py', '--help'],
+                 [sys.executable, '-m', 'tools.convert_torch_weights', '--help']]
+
+    def run(command):
+        return command, subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    with ThreadPoolExecutor(2) as pool:
+        for command, done in pool.map(run, commands):
+            assert done.returncode == 0 and done.stderr == '', (command, done.stderr[-500:])
+            if '--help' not in command:
+                assert done.stdout == '', (command, done.stdout[-500:])
+            else:
+                assert done.stdout.startswith('usage:') and sys.prefix not in done.stdout, command

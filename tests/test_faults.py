@@ -1,4 +1,4 @@
-"""Faults: killed, damaged, full, concurrent (README, Reliability).
+"""Faults: killed, damaged, full, concurrent (docs/reliability.md).
 
 The fault-injection runner's small form runs here (tools/fault_injection.py --quick); the
 long form (20 kill points) is run by hand. The other tests check each guarantee directly.

@@ -257,7 +257,7 @@ def main(argv: Sequence[str] = None) -> int:
     try:
         import torch  # noqa: F401
     except ImportError:
-        cli.fail('this tool needs PyTorch: pip install -r requirements-torch.txt')
+        cli.fail('this tool needs PyTorch: pip install torch==2.13.0 (or bash tools/install.sh --test)')
     codes = official_codes_dir(args.torch_repo)
     data = import_official(codes, 'data', ('LQGTRN_dataset', 'util'))
     models = import_official(codes)

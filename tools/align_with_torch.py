@@ -375,7 +375,7 @@ def main(argv: Sequence[str] = None) -> int:
     try:
         import torch
     except ImportError:
-        sys.exit('error: this tool needs PyTorch: pip install -r requirements-torch.txt')
+        sys.exit('error: this tool needs PyTorch: pip install torch==2.13.0 (or bash tools/install.sh --test)')
     if len(args.block_num) != 2:
         sys.exit(f'error: --block_num needs 2 values (scale 4), got {args.block_num}')
     if args.size <= 0 or args.size % 4:

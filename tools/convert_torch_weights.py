@@ -96,7 +96,7 @@ def main(argv: Sequence[str] = None) -> None:
     try:
         count = convert_file(args.input, args.output, args.block_num, args.scale, args.overwrite)
     except ImportError:
-        cli.fail('reading .pth files needs PyTorch: pip install -r requirements-torch.txt')
+        cli.fail('reading .pth files needs PyTorch: pip install torch==2.13.0 (or bash tools/install.sh --test)')
     except (WeightsError, FileNotFoundError, FileExistsError, ValueError) as error:
         cli.fail(error)
     print(f'wrote {count} tensors to {args.output}')

@@ -1,7 +1,7 @@
 """Fault injection: kill, damage, fill and double-start training and data preparation, and
-check that nothing is lost. Prints the table of the README's Reliability section:
+check that nothing is lost. Prints the table of docs/reliability.md:
 
-    python -m tools.fault_injection            # long form (by hand; README for its wall time)
+    python -m tools.fault_injection            # long form (by hand; docs/reliability.md for its wall time)
     python -m tools.fault_injection --quick    # small form (tests/test_faults.py, CI)
 
 Every trial runs on self-made data (tools/make_synthetic_sidd.py) in a temporary folder:

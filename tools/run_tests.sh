@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # The project's test command (README, CI): the unit tests, then the TIPC lite chain, then
 # the TIPC paddle2onnx chain (when requirements-deploy.txt is installed, as in CI).
+#   bash tools/run_tests.sh --install   # first install what the tests need (tools/install.sh --test)
 # The chain uses real SIDD patches from SIDD_MINI_DIR, or ../shared/SIDD_mini beside the
 # repository when that folder exists, otherwise synthetic data.
 # Extra arguments go to pytest, e.g. bash tools/run_tests.sh -x -k dataset
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [[ ${1:-} == --install ]]; then
+    shift
+    bash tools/install.sh --test
+fi
 
 if ! python -c 'import pytest' 2>/dev/null; then
-    echo "pytest is not installed: pip install -r requirements-test.txt" >&2
+    echo "pytest is not installed: bash tools/run_tests.sh --install (or bash tools/install.sh --test)" >&2
     exit 1
 fi
 start=${SECONDS}

@@ -8,7 +8,7 @@ bundled MKL (libmklml_intel), which
 - runs on one thread unless told otherwise (PyTorch and Paddle Inference use every
   core); with ``MKL_NUM_THREADS=2`` a training step and a denoising pass ran up to
   1.5x and 1.8x faster on a 2-core machine when it was otherwise idle.
-Figures: benchmarks/README.md. MKL reads these variables at its first GEMM, so setting
+Figures: docs/benchmarks.md. MKL reads these variables at its first GEMM, so setting
 them before the first Paddle op is enough, before or after ``import paddle``.
 ``OMP_NUM_THREADS`` is left alone: Paddle's import sets it to 1 (and warns about any
 other value), and raising it as well made no measurable difference.

@@ -2,7 +2,7 @@
 
 Paddle 3.3.1's dygraph computes conv2d on CPU as im2col + GEMM and never reaches oneDNN,
 while the official PyTorch code's convolutions run in oneDNN, about twice as fast
-(benchmarks/README.md). ``conv3x3_onednn.cc`` calls the oneDNN library the Paddle wheel
+(docs/benchmarks.md). ``conv3x3_onednn.cc`` calls the oneDNN library the Paddle wheel
 ships (``paddle/libs/libdnnl.so.3``) for a 3x3, stride 1, padding 1 convolution with bias,
 forward and backward. ``load()`` compiles it on first use (``paddle.utils.cpp_extension``)
 into ``~/.cache/invdn/onednn_conv`` (or ``$INVDN_EXTENSION_DIR``) and loads the cached
@@ -12,8 +12,8 @@ cannot be built here.
 The wheel's ``include/third_party/install/onednn/include`` holds only forwarding stubs
 (``dnnl.hpp`` includes ``oneapi/dnnl/dnnl.hpp``, which is not shipped), so the headers come
 from the first of: ``$INVDN_ONEDNN_INCLUDE``, the wheel (should a later one ship them),
-the ``onednn-devel`` package in this environment (``pip install --no-deps
-onednn-devel==2025.0.1``: oneDNN 3.6, the wheel library's version) or PyTorch's
+the ``onednn-devel`` package in this environment (installed with ``--no-deps`` by
+tools/install.sh: oneDNN 3.6, the wheel library's version) or PyTorch's
 ``torch/include``, whichever is of the library's major version and not newer than it.
 """
 import contextlib
@@ -139,8 +139,8 @@ def _build() -> ModuleType:
     include_dir = find_headers(library)
     if include_dir is None:
         raise RuntimeError(f'no oneDNN headers of version {library[0]}.0 to {library[0]}.{library[1]} (the '
-                           f'wheel\'s libdnnl is {".".join(map(str, library))}): pip install --no-deps '
-                           'onednn-devel==2025.0.1, or set INVDN_ONEDNN_INCLUDE')
+                           f'wheel\'s libdnnl is {".".join(map(str, library))}): bash tools/install.sh installs '
+                           'them, or set INVDN_ONEDNN_INCLUDE')
     directory = build_directory()
     os.makedirs(directory, exist_ok=True)
     log_path = os.path.join(directory, 'build.log')

@@ -49,13 +49,13 @@ def main(argv=None) -> None:
     cli.prepare_process(args.verbose)
     import numpy as np
 
-    from apps.images import StageTimer, denoise_files, finish_image_job
+    from apps.images import StageTimer, denoise_files, finish_image_job, plan_image_job
     from apps.models import open_exported
     from deploy.paddle_inference import find_model_files
     from utils.cpu_speed import available_cpu_cores
     from utils.device import gpu_available, select_device
 
-    files, options = cli.plan_image_job(args)
+    files, options = plan_image_job(args)
     device = cli.device_from_args(args)
     if args.use_gpu and not gpu_available():
         # TIPC's template passes --use_gpu True on every machine; Paddle Inference's own

@@ -26,9 +26,9 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     cli.prepare_process(args.verbose)
     from apps import models
-    from apps.images import denoise_files, finish_image_job
+    from apps.images import denoise_files, finish_image_job, plan_image_job
 
-    files, options = cli.plan_image_job(args)
+    files, options = plan_image_job(args)
     backend = models.open_backend(args.backend, models.load_model(args), args.weights, args.precision)
     report = denoise_files(backend, files, args.result_dir, options, gt_dir=args.gt_dir,
                            batch_size=args.batch_size, save_comparison=args.save_comparison,

@@ -172,7 +172,7 @@ def add_backend_args(parser: argparse.ArgumentParser, exported: bool = False) ->
     the back ends of an exported model, otherwise also dygraph and --precision."""
     choices = [name for name in BACKENDS if not (exported and name == 'dygraph')]
     where = ('the program of --model_dir' if exported else
-             'export the model (verified, ~10 s) and run the program')
+             'export the model (verified, once per weights file: deploy.cache) and run the program')
     parser.add_argument('--backend', default='auto', choices=choices,
                         help=f'paddle-inference: {where} with Paddle Inference (oneDNN on CPU); '
                              'onnxruntime, openvino: the same model as ONNX (export_model.py --format '
@@ -308,21 +308,3 @@ def resolve_weights(weights: Optional[str], root: str = REPO_ROOT) -> str:
             return path
     fail(f'no weights given and none found at {" or ".join(r for r, _ in DEFAULT_WEIGHTS)}. '
          f'{HOW_TO_GET_WEIGHTS}')
-
-
-def plan_image_job(args: argparse.Namespace) -> tuple:
-    """(input files, denoise options) of predict.py/infer.py, after every check that needs no
-    model: options, inputs, GT folder, results that would be overwritten."""
-    from apps.images import planned_outputs
-
-    options = denoise_options(args)
-    if args.input is None:
-        args.input = os.path.join(REPO_ROOT, DEMO_INPUT)
-        args.gt_dir = args.gt_dir or os.path.join(REPO_ROOT, DEMO_GT)
-        print(f'input: {DEMO_INPUT} (a SIDD validation block; your images: --input)')
-    files = image_files(args.input)
-    check_exists(args.gt_dir, '--gt_dir')
-    check_new_outputs(planned_outputs(files, args.result_dir, args.output_format, args.save_comparison),
-                      args.overwrite)
-    check_writable_dir(args.result_dir, '--result_dir')
-    return files, options

@@ -7,6 +7,7 @@ to keep the format, so that a denoised image is not degraded again by compressio
 a GT folder, PSNR/SSIM are computed on 8-bit quantised images, as for SIDD. An
 unreadable image is reported by name and the others are still processed.
 """
+import argparse
 import os
 import time
 from dataclasses import dataclass, field
@@ -15,10 +16,10 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 from tqdm import tqdm
 
-from apps.cli import fail
+from apps import cli
 from core.denoise import Backend, DenoiseOptions
-from core.loop import denoise_batches
 from core.evaluate import score
+from core.loop import denoise_batches
 from utils.durable import DiskFullError
 from utils.image_io import ImageReadError, quantize, read_image, read_image_with_depth, write_image
 
@@ -215,4 +216,20 @@ def finish_image_job(report: FilesReport, total: int, result_dir: str) -> None:
         psnr, ssim = np.mean(list(report.scores.values()), axis=0)
         print(f'mean over {len(report.scores)}: PSNR {psnr:.2f} dB, SSIM {ssim:.4f}')
     if report.failures:
-        fail(f'{len(report.failures)} image(s) failed:\n  ' + '\n  '.join(report.failures))
+        cli.fail(f'{len(report.failures)} image(s) failed:\n  ' + '\n  '.join(report.failures))
+
+
+def plan_image_job(args: argparse.Namespace) -> Tuple[List[str], DenoiseOptions]:
+    """(input files, denoise options) of predict.py/infer.py, after every check that needs no
+    model: options, inputs, GT folder, results that would be overwritten."""
+    options = cli.denoise_options(args)
+    if args.input is None:
+        args.input = os.path.join(cli.REPO_ROOT, cli.DEMO_INPUT)
+        args.gt_dir = args.gt_dir or os.path.join(cli.REPO_ROOT, cli.DEMO_GT)
+        print(f'input: {cli.DEMO_INPUT} (a SIDD validation block; your images: --input)')
+    files = cli.image_files(args.input)
+    cli.check_exists(args.gt_dir, '--gt_dir')
+    cli.check_new_outputs(planned_outputs(files, args.result_dir, args.output_format,
+                                          args.save_comparison), args.overwrite)
+    cli.check_writable_dir(args.result_dir, '--result_dir')
+    return files, options

@@ -24,17 +24,15 @@ ONEDNN_BROKEN_PASSES = ('conv_activation_onednn_fuse_pass',)
 
 # Paddle 3.3.1 runs PIR programs in bf16 with a fixed op list (conv2d, concat, add,
 # multiply, sigmoid, slice, ...; Config.set_bfloat16_op is not consulted), so the coupling
-# blocks' states are rounded to bf16. On a trained model that costs little: the demo model
-# gave 55.3 dB against the fp32 output and +0.03 dB against GT on SIDD_mini val_mini
-# (benchmarks/quality.py, AVX512-BF16 CPU), within 45 dB / 0.05 dB. (A dygraph simulation on
-# a 400-iteration model had given 38 dB: weights far from trained amplify the rounding.)
+# blocks' states are rounded to bf16. On trained weights that costs little; on weights far
+# from trained it costs more (benchmarks/quality.py; figures in docs/deployment.md).
 _GPU_MEMORY_POOL_MB = 256
 # TensorRT shape range (image side: smallest, largest, typical) and MC samples per image.
 _TRT_SIDES = (32, 2048, 256)
 _TRT_MAX_SAMPLES = 16
 
 # oneDNN keeps primitives and buffers per input shape: unbounded, a folder of photos of
-# many sizes grew the process by 60-120 MiB per new shape; bounded, it levels off.
+# many sizes grows the process with every new shape; bounded, it levels off.
 # 8 shapes cover a tiled image (interior and border tiles) with its transposed variants.
 _ONEDNN_CACHED_SHAPES = 8
 
@@ -138,8 +136,7 @@ def create_predictor(model_dir: str, use_gpu: bool = False, precision: str = 'fp
     CPU: oneDNN (if built in, unless ``enable_mkldnn`` is False: Paddle's native kernels)
     with the broken fusion pass removed, ``cpu_threads`` math threads (default: all
     available cores). ``precision='bf16'`` runs through oneDNN's bf16 kernels, needs a CPU
-    with bf16 instructions and is not accurate enough for evaluation on trained weights
-    (55 dB against fp32, see above).
+    with bf16 instructions (accuracy: see above).
     GPU: fp32 or fp16 on device ``gpu_id``; ``use_tensorrt`` runs the graph through
     TensorRT subgraphs for inputs up to ``max_batch_size`` images of up to 2048 x 2048.
     """

@@ -174,8 +174,7 @@ class Trainer:
         check_validation_set(self.val_set, self.rank, self.world_size)
         if on_gpu() and self.train_set.lq_dir is None:
             notes.append(f'WARNING: no LQ/ folder in {data_cfg.dataroot}: LQ is computed on the fly '
-                         'in every epoch (about 19 ms per sample against 18 ms with LQ/, 512 x 512 '
-                         'pairs, on a 2-core CPU: benchmarks/bench_costs.py), work taken from the '
+                         'in every epoch (its cost: docs/training.md), work taken from the '
                          'loader workers that feed the GPU; write it once with: python generate_lq.py '
                          f'--input {data_cfg.dataroot}')
         # One seed on every rank: identical initial weights. Then each rank draws its own z

@@ -2,12 +2,9 @@
 
 Paddle's CPU wheel runs dygraph GEMMs (matmul, and convolution as im2col + GEMM) in the
 bundled MKL (libmklml_intel), which
-- checks the CPU vendor and gives non-Intel CPUs its generic SSE code path: on a 2-core
-  AMD EPYC a 2048^3 matmul ran at 19 GFLOP/s per core, and at 80 with the AVX2 path
-  forced by ``MKL_DEBUG_CPU_TYPE=5``; a training step took half the CPU time;
-- runs on one thread unless told otherwise (PyTorch and Paddle Inference use every
-  core); with ``MKL_NUM_THREADS=2`` a training step and a denoising pass ran up to
-  1.5x and 1.8x faster on a 2-core machine when it was otherwise idle.
+- checks the CPU vendor and gives non-Intel CPUs its generic SSE code path, several times
+  slower than the AVX2 path that ``MKL_DEBUG_CPU_TYPE=5`` forces;
+- runs on one thread unless told otherwise (PyTorch and Paddle Inference use every core).
 Figures: docs/benchmarks.md. MKL reads these variables at its first GEMM, so setting
 them before the first Paddle op is enough, before or after ``import paddle``.
 ``OMP_NUM_THREADS`` is left alone: Paddle's import sets it to 1 (and warns about any

@@ -26,7 +26,8 @@ def main(default_config: str, description: str, argv: Optional[Sequence[str]] = 
     prepare_process(args.verbose)
     from config import ConfigError, scaled_to_world_size
     from training.distributed import world_and_rank
-    from training.trainer import TrainingError, train
+    from training.errors import TrainingError
+    from training.trainer import train
     from utils.checkpoint import WeightsError
 
     try:

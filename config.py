@@ -42,7 +42,9 @@ SCHEMA: Dict[str, Any] = {
             'mode': Field('LQGTRN', 'str', choices=('LQGTRN', 'LQGTSN')),
             'noise_mode': Field('S', 'str', choices=('S', 'B')),
             'sigma': Field(25.0, 'float'),
-            'dataroot': Field('data/SIDD/train', 'str'),
+            # The folders of the earlier Paddle reproduction (generate_patches_sidd.py,
+            # generate_lq.py and extract_valid_patches_sidd.py write them by default).
+            'dataroot': Field('SIDD_Medium_Srgb_Patches_512/train', 'str'),
             'batch_size': Field(14, 'int'),
             'GT_size': Field(144, 'int'),
             'use_flip': Field(True, 'bool'),
@@ -55,7 +57,7 @@ SCHEMA: Dict[str, Any] = {
             'mode': Field('LQGTRN', 'str', choices=('LQGTRN', 'LQGTSN')),
             'noise_mode': Field('S', 'str', choices=('S', 'B')),
             'sigma': Field(25.0, 'float'),
-            'dataroot': Field('data/SIDD/val', 'str'),
+            'dataroot': Field('SIDD_Valid_Srgb_Patches_256/valid', 'str'),
             'batch_size': Field(8, 'int'),  # blocks denoised together; results do not depend on it
         },
     },

@@ -10,8 +10,9 @@ from typing import Tuple
 
 import numpy as np
 
-from dataloaders.sidd_mat import MAT_KEYS, block_name, load_blocks
 from apps import cli
+from config import paper_default
+from dataloaders.sidd_mat import MAT_KEYS, block_name, load_blocks
 from utils.durable import resume_mismatch
 from utils.image_io import write_image
 from utils.parallel import map_with_progress
@@ -35,7 +36,7 @@ def write_image_blocks(task: Tuple[int, np.ndarray, np.ndarray, str, bool]) -> i
 def main(argv=None) -> None:
     parser = cli.make_parser(__doc__)
     parser.add_argument('--input', default='.', help='folder holding the two validation .mat files')
-    parser.add_argument('--result_dir', default='data/SIDD/val',
+    parser.add_argument('--result_dir', default=paper_default('datasets.val.dataroot'),
                         help='output folder; GT/ and Noisy/ are written in it')
     cli.add_num_workers_arg(parser)
     cli.add_bool_arg(parser, '--overwrite', default=False,

@@ -8,8 +8,8 @@ and files that exist are kept: a rerun of an interrupted run completes the missi
 import os
 from typing import Tuple
 
-from config import paper_default
 from apps import cli
+from config import paper_default
 from utils.durable import DiskFullError, resume_mismatch
 from utils.image_io import list_images, read_image_with_depth, write_image
 from utils.matlab_imresize import imresize
@@ -36,7 +36,7 @@ def _job(task: Tuple[str, str, int]) -> str:
 
 def main(argv=None) -> None:
     parser = cli.make_parser(__doc__)
-    parser.add_argument('--input', default='data/SIDD/train',
+    parser.add_argument('--input', default=paper_default('datasets.train.dataroot'),
                         help='folder holding GT/; LQ/ is written beside it')
     parser.add_argument('--scale', type=cli.positive_int, default=paper_default('scale'),
                         help='downscaling factor')

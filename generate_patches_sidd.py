@@ -13,6 +13,7 @@ from typing import List, Tuple
 import numpy as np
 
 from apps import cli
+from config import paper_default
 from utils.durable import resume_mismatch
 from utils.image_io import read_image_raw, write_image
 from utils.parallel import map_with_progress
@@ -83,7 +84,7 @@ def main(argv=None) -> None:
     parser.add_argument('--input', default='SIDD_Medium_Srgb/Data',
                         help='SIDD-Medium sRGB Data folder (scene folders with *_GT_SRGB_*.PNG, '
                              '*_NOISY_SRGB_*.PNG)')
-    parser.add_argument('--result_dir', default='data/SIDD/train',
+    parser.add_argument('--result_dir', default=paper_default('datasets.train.dataroot'),
                         help='output folder; GT/ and Noisy/ are written in it')
     parser.add_argument('--ps', type=cli.positive_int, default=512, help='patch size in pixels')
     parser.add_argument('--num_patches', type=cli.positive_int, default=100,

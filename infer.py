@@ -55,7 +55,7 @@ def main(argv=None) -> None:
     from utils.cpu_speed import available_cpu_cores
     from utils.device import gpu_available, select_device
 
-    files, options = plan_image_job(args)
+    files, options = plan_image_job(args, demo_input=True)
     device = cli.device_from_args(args)
     if args.use_gpu and not gpu_available():
         # TIPC's template passes --use_gpu True on every machine; Paddle Inference's own

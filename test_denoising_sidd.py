@@ -6,18 +6,24 @@ official test configuration (test_InvDN.yml, self_ensemble: True): forward_x8, t
 flips/transposes with one z draw each, averaged. Official MC_test is --self_ensemble False
 --mc_samples 16; Multi_forward_x8 is --self_ensemble True --mc_samples 16 (16x slower).
 
-  python test_denoising_sidd.py --weights W --val_dir data/SIDD/val
+  python test_denoising_sidd.py --weights W --val_dir SIDD_Valid_Srgb_Patches_256/valid
   python test_denoising_sidd.py --weights W --mat_dir DIR_WITH_VALIDATION_MATS
   python test_denoising_sidd.py --weights W --benchmark_mat BenchmarkNoisyBlocksSrgb.mat --submit_dir D
 """
 import os
 
 from apps import cli
+from config import paper_default
+
+# What training validates on (datasets.val.dataroot), where extract_valid_patches_sidd.py writes.
+VAL_DIR = paper_default('datasets.val.dataroot')
 
 
 def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
-    data = parser.add_argument_group('data (at least one of --val_dir, --mat_dir, --benchmark_mat)')
+    data = parser.add_argument_group(
+        'data (--val_dir, --mat_dir and/or --benchmark_mat; none: the configured validation folder, '
+        f'{VAL_DIR})')
     data.add_argument('--val_dir', default=None,
                       help='folder with GT/ and Noisy/ blocks of the same file names (as written '
                            'by extract_valid_patches_sidd.py)')
@@ -43,8 +49,9 @@ def parse_args(argv=None):
                           'submit_dir/images for the benchmark)')
     cli.add_bool_arg(parser, '--progress', default=True, help='show a progress bar with ETA')
     args = parser.parse_args(argv)
-    if not (args.val_dir or args.mat_dir or args.benchmark_mat):
-        parser.error('give --val_dir, --mat_dir or --benchmark_mat')
+    args.configured_val_dir = not (args.val_dir or args.mat_dir or args.benchmark_mat)
+    if args.configured_val_dir:
+        args.val_dir = VAL_DIR
     if args.val_dir and args.mat_dir:
         parser.error('give either --val_dir or --mat_dir, not both')
     if bool(args.benchmark_mat) != bool(args.submit_dir):
@@ -57,7 +64,7 @@ def metrics_paths(args) -> list:
 
 
 def evaluate_validation(backend, options, pairs, args) -> None:
-    from core.evaluate import evaluate_pairs
+    from core.evaluate import evaluate_pairs, mean_lines
 
     print(f'evaluating {len(pairs)} blocks: mc_samples={options.mc_samples}, '
           f'self_ensemble={options.self_ensemble}, seed={options.seed}, back end {backend.name}')
@@ -67,8 +74,7 @@ def evaluate_validation(backend, options, pairs, args) -> None:
     os.makedirs(args.result_dir, exist_ok=True)
     outputs = metrics_paths(args)
     result.save(*outputs)
-    print(f'PSNR: {result.psnr:.2f}')
-    print(f'SSIM: {result.ssim:.3f}')
+    print(mean_lines(result.psnr, result.ssim))
     print(f'per-block results: {outputs[0]}, {outputs[1]}')
     if result.failed:
         cli.fail(f'{len(result.failed)} pair(s) could not be read (left out of the means):\n  '
@@ -91,6 +97,12 @@ def main(argv=None) -> None:
     from dataloaders import folder_pairs, sidd_mat_pairs
 
     options = cli.denoise_options(args)
+    if args.configured_val_dir:
+        if not os.path.isdir(VAL_DIR):
+            cli.fail(f'no data given, and the configured validation folder {VAL_DIR} does not exist: '
+                     'write it with python extract_valid_patches_sidd.py, or give --val_dir, '
+                     '--mat_dir or --benchmark_mat')
+        print(f'validation blocks: {VAL_DIR} (the configured folder; others: --val_dir or --mat_dir)')
     for flag in ('val_dir', 'mat_dir', 'benchmark_mat'):
         cli.check_exists(getattr(args, flag), f'--{flag}')
     outputs = metrics_paths(args) if args.val_dir or args.mat_dir else []

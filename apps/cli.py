@@ -25,8 +25,12 @@ if TYPE_CHECKING:
     from core.denoise import DenoiseOptions
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Weights used when --weights is not given, in this order (paths in the repository).
+# Weights used when --weights is not given, in this order (paths in the repository): the
+# official weights, then the earlier Paddle reproduction's trained model (its default), then
+# the demo model shipped here.
 DEFAULT_WEIGHTS = (('pretrained/InvDN_ResUnit_x4.pdparams', 'the converted official weights'),
+                   ('pretrained/model_best.pdparams', 'a trained model, the earlier Paddle '
+                    "reproduction's default weights file"),
                    ('pretrained/InvDN_SIDD_mini_demo.pdparams',
                     'the demo model trained on SIDD_mini, a small-data demo (docs/demo_model.md)'))
 DEVICES = SCHEMA['device'].choices
@@ -106,17 +110,20 @@ DEMO_GT = os.path.join('docs', 'demo', 'GT')
 
 
 def add_io_args(parser: argparse.ArgumentParser, result_dir: str, demo_input: bool = False) -> None:
-    """--input, --gt_dir, --result_dir, --overwrite, --batch_size. With ``demo_input`` the
-    input may be left out: the SIDD block shipped in docs/demo, with its GT."""
-    if demo_input:
-        parser.add_argument('--input', default=None,
-                            help=f'a noisy image, or a folder of them (None: the real SIDD block of '
-                                 f'{DEMO_INPUT}, scored against {DEMO_GT})')
-    else:
-        parser.add_argument('--input', required=True, help='a noisy image, or a folder of them')
-    parser.add_argument('--gt_dir', default=None,
+    """--input, --gt_dir, --data_path, --result_dir, --overwrite, --batch_size, with the earlier
+    Paddle reproduction's spellings as aliases. With ``demo_input`` the input may be left out:
+    the SIDD block shipped in docs/demo, with its GT (apps.images.plan_image_job)."""
+    parser.add_argument('--input', '--noisy-dir', '--noisy_dir', dest='input', default=None,
+                        help='a noisy image, or a folder of them (--noisy-dir: the earlier '
+                             'reproduction\'s spelling)' + (
+                                 f'; None: the real SIDD block of {DEMO_INPUT}, scored against '
+                                 f'{DEMO_GT}' if demo_input else '; required unless --data_path'))
+    parser.add_argument('--gt_dir', '--clean-dir', '--clean_dir', dest='gt_dir', default=None,
                         help='clean images of the same names (a file when --input is a file): '
-                             'PSNR/SSIM per image')
+                             'PSNR/SSIM per image (--clean-dir: the earlier reproduction\'s spelling)')
+    parser.add_argument('--data_path', '--data-path', dest='data_path', default=None,
+                        help='a folder holding Noisy/ and GT/ (as SIDD_mini/val_mini): the same as '
+                             '--input DIR/Noisy --gt_dir DIR/GT (the earlier reproduction\'s flag)')
     add_result_args(parser, result_dir, 'output folder')
     add_batch_size_arg(parser, 'images of equal size denoised together; results do not depend on it')
 

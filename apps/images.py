@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from apps import cli
 from core.denoise import Backend, DenoiseOptions
-from core.evaluate import score
+from core.evaluate import mean_lines, score
 from core.loop import denoise_batches
 from utils.durable import DiskFullError
 from utils.image_io import ImageReadError, quantize, read_image, read_image_with_depth, write_image
@@ -152,8 +152,8 @@ class FilesReport:
     scores: Dict[str, Tuple[float, float]] = field(default_factory=dict)  # name -> (PSNR, SSIM)
 
 
-def _read(files: Sequence[str], report: FilesReport) -> Iterator[Tuple[str, np.ndarray, int]]:
-    """(name, image, bit depth) of each readable file; the others go to ``report.failures``."""
+def _read(files: Sequence[str], report: FilesReport) -> Iterator[Tuple[str, np.ndarray, int, str]]:
+    """(name, image, bit depth, path) of each readable file; the others go to ``report.failures``."""
     for path in files:
         name = os.path.basename(path)
         try:
@@ -161,7 +161,7 @@ def _read(files: Sequence[str], report: FilesReport) -> Iterator[Tuple[str, np.n
         except ImageReadError as err:
             report.failures.append(f'{name}: {err}')
             continue
-        yield name, image, depth
+        yield name, image, depth, path
 
 
 def denoise_files(backend: Backend, files: Sequence[str], result_dir: str,
@@ -175,7 +175,7 @@ def denoise_files(backend: Backend, files: Sequence[str], result_dir: str,
     if timer:
         timer.start()
     for batch in denoise_batches(backend, _read(files, report), options, batch_size, clock=timer):
-        for (name, image, depth), out in batch:
+        for (name, image, depth, path), out in batch:
             try:
                 write_image(os.path.join(result_dir, result_name(name, output_format)), out, depth)
             except DiskFullError as err:  # every later write would fail too: stop here
@@ -196,8 +196,9 @@ def denoise_files(backend: Backend, files: Sequence[str], result_dir: str,
                     clean = None
                 else:
                     report.scores[name] = score(out, clean)
-                    bar.write(f'{name}: PSNR {report.scores[name][0]:.2f} dB, '
-                              f'SSIM {report.scores[name][1]:.4f}')
+                    # The earlier Paddle reproduction's per-image line, with SSIM added.
+                    bar.write(f'image_name: {path}, psnr: {report.scores[name][0]:.4f}, '
+                              f'ssim: {report.scores[name][1]:.4f}')
             if save_comparison:
                 write_image(comparison_path(result_dir, name), comparison(image, out, clean))
         bar.update(len(batch))
@@ -214,15 +215,26 @@ def finish_image_job(report: FilesReport, total: int, result_dir: str) -> None:
     print(f'denoised {report.written} of {total} image(s) into {result_dir}')
     if report.scores:
         psnr, ssim = np.mean(list(report.scores.values()), axis=0)
-        print(f'mean over {len(report.scores)}: PSNR {psnr:.2f} dB, SSIM {ssim:.4f}')
+        print(f'mean over {len(report.scores)} image(s) with GT:\n{mean_lines(psnr, ssim)}')
     if report.failures:
         cli.fail(f'{len(report.failures)} image(s) failed:\n  ' + '\n  '.join(report.failures))
 
 
-def plan_image_job(args: argparse.Namespace) -> Tuple[List[str], DenoiseOptions]:
+def plan_image_job(args: argparse.Namespace, demo_input: bool = False) -> Tuple[List[str], DenoiseOptions]:
     """(input files, denoise options) of predict.py/infer.py, after every check that needs no
-    model: options, inputs, GT folder, results that would be overwritten."""
+    model: options, inputs (``--data_path`` resolved; with ``demo_input`` none means the block of
+    docs/demo), GT folder, results that would be overwritten."""
     options = cli.denoise_options(args)
+    if args.data_path is not None:
+        if args.input is not None or args.gt_dir is not None:
+            cli.fail('--data_path DIR stands for --input DIR/Noisy --gt_dir DIR/GT: give one or the other')
+        args.input, args.gt_dir = (os.path.join(args.data_path, sub) for sub in ('Noisy', 'GT'))
+        if not (os.path.isdir(args.input) and os.path.isdir(args.gt_dir)):
+            cli.fail(f'--data_path: {args.data_path} must hold the folders Noisy/ and GT/ '
+                     '(as SIDD_mini/val_mini does)')
+    if args.input is None and not demo_input:
+        cli.fail('--input is required: a noisy image or a folder of them (or --data_path DIR '
+                 'holding Noisy/ and GT/)')
     if args.input is None:
         args.input = os.path.join(cli.REPO_ROOT, cli.DEMO_INPUT)
         args.gt_dir = args.gt_dir or os.path.join(cli.REPO_ROOT, cli.DEMO_GT)

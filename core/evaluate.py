@@ -47,6 +47,12 @@ def score(denoised: np.ndarray, gt: np.ndarray, crop_border: int = 0) -> Tuple[f
     return calculate_psnr(out8, gt8, crop_border), calculate_ssim(out8, gt8, crop_border)
 
 
+def mean_lines(psnr: float, ssim: float) -> str:
+    """The mean PSNR and SSIM as every script prints them: ``PSNR: 39.29`` and ``SSIM: 0.956``
+    on two lines, the format of the earlier Paddle reproduction's README."""
+    return f'PSNR: {psnr:.2f}\nSSIM: {ssim:.3f}'
+
+
 def _readable(pairs: Iterable[Pair], failed: List[str]) -> Iterable[Pair]:
     """The pairs; an unreadable image of a lazily loaded sequence is recorded and skipped."""
     if not isinstance(pairs, Sequence):

@@ -134,7 +134,7 @@ def test_predict_folder_with_corrupt_file(small_checkpoint, tmp_path, capsys):
     assert not (out / 'broken.png').exists()
     psnr, _ = score(denoise_array(model, clean.astype(np.float32) / 255, DenoiseOptions(seed=0)),
                     clean / 255.0)
-    assert f'a.png: PSNR {psnr:.2f} dB' in capsys.readouterr().out
+    assert f'image_name: {inputs / "a.png"}, psnr: {psnr:.4f}' in capsys.readouterr().out
     with pytest.raises(SystemExit, match='--overwrite'):
         predict.main(['--input', str(inputs / 'a.png'), '--result_dir', str(out), '--weights', weights])
 

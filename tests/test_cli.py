@@ -61,11 +61,14 @@ def test_one_spelling_with_tipc_aliases(module_name, monkeypatch):
     parser = parser_of(module_name, monkeypatch)
     strings = {s for a in parser._actions for s in a.option_strings}
     assert {'--device', '--use_gpu', '--use-gpu', '--verbose'} <= strings
-    assert not strings & {'--noisy-dir', '--clean-dir', '--save_dir', '--src', '--dst', '--out'}
+    assert not strings & {'--save_dir', '--src', '--dst', '--out'}
+    # TIPC's and the earlier reproduction's spellings: aliases on the same flag, not second ones.
+    dests = {s: a.dest for a in parser._actions for s in a.option_strings}
     for alias, canonical in (('--batch-size', '--batch_size'), ('--model-dir', '--model_dir'),
-                             ('--save-inference-dir', '--save_inference_dir')):
+                             ('--save-inference-dir', '--save_inference_dir'),
+                             ('--noisy-dir', '--input'), ('--clean-dir', '--gt_dir')):
         if alias in strings:
-            assert canonical in strings
+            assert dests[alias] == dests[canonical]
 
 
 def test_booleans_accept_bare_true_and_false(monkeypatch):
@@ -134,17 +137,22 @@ def test_paddle_notices_stay_off_the_console_unless_verbose(tmp_path):
 
 
 def test_weights_resolution_order(tmp_path, capsys):
-    """--weights, else the converted official weights, else the shipped demo model; the
-    line printed says which; none at all ends with where the official weights are."""
+    """--weights, else the converted official weights, else pretrained/model_best.pdparams (the
+    earlier reproduction's), else the shipped demo model; the line printed says which; none at
+    all ends with where the official weights are."""
     from apps.cli import DEFAULT_WEIGHTS, resolve_weights
 
     with pytest.raises(SystemExit, match='github.com/Yang-Liu1082/InvDN/tree/main/pretrained'):
         resolve_weights(None, root=str(tmp_path))
-    official, demo = (tmp_path / relative for relative, _ in DEFAULT_WEIGHTS)
+    official, best, demo = (tmp_path / relative for relative, _ in DEFAULT_WEIGHTS)
+    assert best.name == 'model_best.pdparams'
     demo.parent.mkdir(parents=True)
     demo.write_bytes(b'demo')
     assert resolve_weights(None, root=str(tmp_path)) == str(demo)
     assert 'demo model' in capsys.readouterr().out
+    best.write_bytes(b'best')
+    assert resolve_weights(None, root=str(tmp_path)) == str(best)
+    assert 'pretrained/model_best.pdparams' in capsys.readouterr().out
     official.write_bytes(b'official')
     assert resolve_weights(None, root=str(tmp_path)) == str(official)
     assert 'converted official weights' in capsys.readouterr().out

@@ -11,18 +11,19 @@ from typing import Tuple
 from apps import cli
 from config import paper_default
 from utils.durable import DiskFullError, resume_mismatch
-from utils.image_io import list_images, read_image_with_depth, write_image
+from utils.image_io import DEFAULT_MAX_PIXELS, list_images, read_image_with_depth, write_image
 from utils.matlab_imresize import imresize
 from utils.parallel import map_with_progress
 
 
-def make_lq(gt_path: str, lq_path: str, scale: int) -> None:
-    """One LQ file (atomic: an interrupted run leaves no truncated image behind)."""
-    gt, depth = read_image_with_depth(gt_path)
+def make_lq(gt_path: str, lq_path: str, scale: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """One LQ file (atomic: an interrupted run leaves no truncated image behind); a GT above
+    ``max_pixels`` is refused from its header, before decoding."""
+    gt, depth = read_image_with_depth(gt_path, max_pixels)
     write_image(lq_path, imresize(gt, 1 / scale), bit_depth=depth)
 
 
-def _job(task: Tuple[str, str, int]) -> str:
+def _job(task: Tuple[str, str, int, int]) -> str:
     """'' when written, else the reason (the other files are still processed); a full disk
     stops the run."""
     try:
@@ -41,6 +42,7 @@ def main(argv=None) -> None:
     parser.add_argument('--scale', type=cli.positive_int, default=paper_default('scale'),
                         help='downscaling factor')
     cli.add_num_workers_arg(parser)
+    cli.add_pixel_limit_arg(parser)
     cli.add_bool_arg(parser, '--overwrite', default=False,
                      help='recompute LQ files that already exist (otherwise they are kept)')
     cli.add_bool_arg(parser, '--resume', default=False,
@@ -60,7 +62,8 @@ def main(argv=None) -> None:
     problem = resume_mismatch(args.input, 'generate_lq', {'scale': args.scale}, not args.overwrite)
     if problem:
         cli.fail(f'{problem} (or pass --overwrite to recompute every LQ file)')
-    tasks = [(p, os.path.join(lq_dir, os.path.basename(p)), args.scale) for p in gt_paths]
+    tasks = [(p, os.path.join(lq_dir, os.path.basename(p)), args.scale, cli.max_pixels(args))
+             for p in gt_paths]
     todo = [t for t in tasks if args.overwrite or not os.path.exists(t[1])]
     kept = len(tasks) - len(todo)
 

@@ -44,18 +44,13 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    cli.prepare_process(args.verbose)
-    import numpy as np
-
-    from apps.images import StageTimer, denoise_files, finish_image_job, plan_image_job
+def open_backend(args):
+    """The runtime of --backend on the folder of --model_dir, for --device (TIPC's
+    --use_gpu True on a machine without a GPU means the CPU, as for Paddle Inference)."""
     from apps.models import open_exported
     from deploy.paddle_inference import find_model_files
-    from utils.cpu_speed import available_cpu_cores
     from utils.device import gpu_available, select_device
 
-    files, options = plan_image_job(args, demo_input=True)
     device = cli.device_from_args(args)
     if args.use_gpu and not gpu_available():
         # TIPC's template passes --use_gpu True on every machine; Paddle Inference's own
@@ -68,25 +63,41 @@ def main(argv=None) -> None:
         use_gpu = select_device(device) == 'gpu'
     except (OSError, ValueError, RuntimeError) as err:  # incl. InferenceModelError
         cli.fail(err)
-    backend = open_exported(
+    return open_exported(
         args.backend, args.model_dir, use_gpu, args.precision, args.cpu_threads,
         paddle_options={'enable_mkldnn': args.enable_mkldnn, 'use_tensorrt': args.use_tensorrt,
-                        'max_batch_size': args.batch_size})
-    paddle_inference = backend.name == 'paddle-inference'
-    timer = StageTimer(
-        conf={'runtime_device': 'gpu' if use_gpu else 'cpu', 'backend': backend.name,
-              'ir_optim': paddle_inference, 'enable_memory_optim': paddle_inference,
-              'enable_tensorrt': args.use_tensorrt and use_gpu and paddle_inference,
-              'enable_mkldnn': args.enable_mkldnn and not use_gpu and paddle_inference,
-              'cpu_math_library_num_threads': args.cpu_threads or available_cpu_cores()},
-        model={'model_name': 'InvDN', 'model_dir': args.model_dir, 'precision': args.precision},
-        data={'batch_size': args.batch_size, 'input_shape': 'dynamic',
-              'mc_samples': args.mc_samples, 'self_ensemble': args.self_ensemble},
-    ) if args.benchmark else None
+                        'max_batch_size': args.batch_size}), use_gpu
 
-    report = denoise_files(backend, files, args.result_dir, options, gt_dir=args.gt_dir,
-                           batch_size=args.batch_size, save_comparison=args.save_comparison,
-                           output_format=args.output_format, timer=timer)
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    cli.prepare_process(args.verbose)
+    import numpy as np
+
+    from apps.images import StageTimer, denoise_files, finish_image_job, plan_image_job
+    from utils.cpu_speed import available_cpu_cores
+
+    with plan_image_job(args, 'infer', {'model_dir': os.path.abspath(args.model_dir)},
+                        demo_input=True) as job:
+        backend, use_gpu = open_backend(args)
+        try:
+            job.options.check(backend.geometry.size_multiple)
+        except ValueError as err:
+            cli.fail(err)
+        paddle_inference = backend.name == 'paddle-inference'
+        timer = StageTimer(
+            conf={'runtime_device': 'gpu' if use_gpu else 'cpu', 'backend': backend.name,
+                  'ir_optim': paddle_inference, 'enable_memory_optim': paddle_inference,
+                  'enable_tensorrt': args.use_tensorrt and use_gpu and paddle_inference,
+                  'enable_mkldnn': args.enable_mkldnn and not use_gpu and paddle_inference,
+                  'cpu_math_library_num_threads': args.cpu_threads or available_cpu_cores()},
+            model={'model_name': 'InvDN', 'model_dir': args.model_dir, 'precision': args.precision},
+            data={'batch_size': args.batch_size, 'input_shape': 'dynamic',
+                  'mc_samples': args.mc_samples, 'self_ensemble': args.self_ensemble},
+        ) if args.benchmark else None
+        report = denoise_files(backend, job.files, args.result_dir, job.options, gt_dir=args.gt_dir,
+                               batch_size=args.batch_size, save_comparison=args.save_comparison,
+                               output_format=args.output_format, timer=timer, max_pixels=job.max_pixels)
     if report.scores:
         from reprod_log import ReprodLogger
 
@@ -97,8 +108,7 @@ def main(argv=None) -> None:
         print(f'saved per-image PSNR with reprod_log to {log_path}')
     if timer:
         print(timer.report(report.written))
-    finish_image_job(report, len(files), args.result_dir)
-
+    finish_image_job(report, job, args.result_dir)
 
 if __name__ == '__main__':
     main()

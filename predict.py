@@ -17,7 +17,7 @@ def parse_args(argv=None):
     cli.add_image_output_args(parser)
     cli.add_model_args(parser)
     cli.add_device_args(parser)
-    cli.add_backend_args(parser)
+    cli.add_backend_args(parser, photos=True)
     cli.add_denoise_args(parser, self_ensemble=False)
     return parser.parse_args(argv)
 
@@ -28,13 +28,14 @@ def main(argv=None) -> None:
     from apps import models
     from apps.images import denoise_files, finish_image_job, plan_image_job
 
-    files, options = plan_image_job(args)
-    backend = models.open_backend(args.backend, models.load_model(args), args.weights, args.precision)
-    report = denoise_files(backend, files, args.result_dir, options, gt_dir=args.gt_dir,
-                           batch_size=args.batch_size, save_comparison=args.save_comparison,
-                           output_format=args.output_format)
-    finish_image_job(report, len(files), args.result_dir)
-
+    with plan_image_job(args, 'predict', {'weights': cli.find_weights(args.weights)[0]}) as job:
+        model = models.load_model(args, options=job.options)
+        backend = models.open_backend(args.backend, model, args.weights, args.precision,
+                                      job.work_megapixels)
+        report = denoise_files(backend, job.files, args.result_dir, job.options, gt_dir=args.gt_dir,
+                               batch_size=args.batch_size, save_comparison=args.save_comparison,
+                               output_format=args.output_format, max_pixels=job.max_pixels)
+    finish_image_job(report, job, args.result_dir)
 
 if __name__ == '__main__':
     main()

@@ -39,6 +39,7 @@ def parse_args(argv=None):
     cli.add_device_args(parser)
     cli.add_backend_args(parser)
     cli.add_denoise_args(parser, self_ensemble=True, tiling=False)
+    cli.add_pixel_limit_arg(parser)
     cli.add_batch_size_arg(parser, 'blocks denoised together; results do not depend on it')
     parser.add_argument('--crop_border', type=int, default=0,
                         help='pixels excluded at each border from PSNR/SSIM')
@@ -113,7 +114,7 @@ def main(argv=None) -> None:
         outputs += [os.path.join(args.submit_dir, 'images')] if args.save_images else []
     cli.check_new_outputs(outputs, args.overwrite)
     try:  # pairing (and reading the .mat files) before the model is loaded and exported
-        pairs = (folder_pairs(args.val_dir) if args.val_dir else
+        pairs = (folder_pairs(args.val_dir, cli.max_pixels(args)) if args.val_dir else
                  sidd_mat_pairs(args.mat_dir) if args.mat_dir else None)
     except (OSError, KeyError, ValueError) as err:
         cli.fail(err.args[0] if isinstance(err, KeyError) else err)

@@ -11,13 +11,15 @@ Nothing here imports Paddle, so ``--help`` answers at once; ``prepare_process`` 
 process up before the first Paddle import.
 """
 import argparse
+import math
 import os
 import sys
 import tempfile
-from typing import TYPE_CHECKING, Any, List, NoReturn, Optional, Sequence
+from typing import TYPE_CHECKING, Any, List, NoReturn, Optional, Sequence, Tuple, Union
 
 from config import SCHEMA, Config, load_config, paper_default
 from core.contract import BACKENDS, PRECISIONS
+from core.tiling import DEFAULT_MAX_MEMORY, DEFAULT_OVERLAP, MIN_TILE
 from utils.console import quiet_paddle
 from utils.cpu_speed import configure_cpu
 
@@ -140,11 +142,16 @@ def add_batch_size_arg(parser: argparse.ArgumentParser, help: str) -> None:
 
 
 def add_image_output_args(parser: argparse.ArgumentParser) -> None:
-    """--save_comparison, --output_format (the image loop of apps.images)."""
+    """--save_comparison, --output_format, --resume, --max_megapixels (the image loop of
+    apps.images)."""
     add_bool_arg(parser, '--save_comparison', default=False,
                  help='also write noisy | denoised | GT side by side to result_dir/comparison')
     parser.add_argument('--output_format', choices=('lossless', 'same'), default='lossless',
                         help="lossless: JPEG inputs are written as PNG; same: keep each input's format")
+    add_bool_arg(parser, '--resume', default=False,
+                 help='continue an interrupted run into the same --result_dir with the same '
+                      'settings: images whose results are complete are skipped')
+    add_pixel_limit_arg(parser)
 
 
 def add_device_args(parser: argparse.ArgumentParser) -> None:
@@ -174,9 +181,10 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
                              "else the paper's)")
 
 
-def add_backend_args(parser: argparse.ArgumentParser, exported: bool = False) -> None:
+def add_backend_args(parser: argparse.ArgumentParser, exported: bool = False, photos: bool = False) -> None:
     """--backend: what runs the network for the denoise routine; with ``exported`` (infer.py)
-    the back ends of an exported model, otherwise also dygraph and --precision."""
+    the back ends of an exported model, otherwise also dygraph and --precision (by default
+    fp32, as evaluations report; with ``photos`` (predict.py) auto, the fastest)."""
     choices = [name for name in BACKENDS if not (exported and name == 'dygraph')]
     where = ('the program of --model_dir' if exported else
              'export the model (verified, once per weights file: deploy.cache) and run the program')
@@ -192,9 +200,39 @@ def add_backend_args(parser: argparse.ArgumentParser, exported: bool = False) ->
                              + (', the ONNX ones only when the folder has model.onnx' if exported else '')
                              + '; the choice is printed')
     if not exported:
-        parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
+        parser.add_argument('--precision', choices=('auto',) + PRECISIONS,
+                            default='auto' if photos else 'fp32',
                             help='bf16: OpenVINO (inference precision hint) or Paddle Inference on '
-                                 'CPUs with AVX512-BF16/AMX; refused elsewhere')
+                                 'CPUs with AVX512-BF16/AMX, refused elsewhere; auto: bf16 with '
+                                 'OpenVINO where the CPU has it (same PSNR, results within 2 grey '
+                                 'levels of fp32: docs/deployment.md#bf16), else fp32')
+
+
+def parse_tile(value: str) -> Union[int, str, None]:
+    """--tile: 'auto', 0 (None: the whole image) or a tile size in pixels."""
+    if str(value).lower() == 'auto':
+        return 'auto'
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto', 0 or a tile size in pixels, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected 'auto', 0 or a tile size in pixels, got {value}")
+    return number or None
+
+
+def non_negative_int(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f'expected an integer >= 0, got {value}')
+    return number
+
+
+def positive_float(value: str) -> float:
+    number = float(value)
+    if not (math.isfinite(number) and number > 0):
+        raise argparse.ArgumentTypeError(f'expected a positive number, got {value}')
+    return number
 
 
 def add_denoise_args(parser: argparse.ArgumentParser, self_ensemble: bool, tiling: bool = True) -> None:
@@ -206,31 +244,55 @@ def add_denoise_args(parser: argparse.ArgumentParser, self_ensemble: bool, tilin
                  help='average over the 8 flips/transposes, one z each: official forward_x8 '
                       '(with --mc_samples 16: official Multi_forward_x8, 16x slower)')
     parser.add_argument('--gaussian_scale', type=float, default=paper_default('train.gaussian_scale'),
-                        help='standard deviation of the latent z (1.0 as trained)')
+                        help='standard deviation of the latent z, finite and >= 0 (1.0 as trained)')
     parser.add_argument('--seed', type=parse_seed, default=0,
-                        help="latent seed: the same seed gives the same images on every back "
-                             "end; 'none' draws fresh z")
+                        help="latent seed (>= 0): the same seed gives the same images on every "
+                             "back end, tiled or whole; 'none' draws fresh z")
     if tiling:
-        parser.add_argument('--tile', type=positive_int, default=None,
-                            help='denoise in overlapping tiles of this size, blended smoothly, '
-                                 'to bound memory on large photos (e.g. 512; None: whole image)')
-        parser.add_argument('--tile_overlap', type=positive_int, default=32,
-                            help='overlap between tiles in pixels')
+        parser.add_argument('--tile', type=parse_tile, default='auto',
+                            help='auto: the whole image when it fits --max_memory, else the largest '
+                                 'tile that does; 0: always the whole image; N: tiles of at most N x N '
+                                 f"pixels (>= {MIN_TILE}, a multiple of the network's downsampling "
+                                 'factor). Tiles share the image\'s latent field and are blended, so '
+                                 'the result matches the whole image\'s (docs/photos.md#tiling)')
+        parser.add_argument('--tile_overlap', type=non_negative_int, default=DEFAULT_OVERLAP,
+                            help='least overlap of neighbouring tiles in pixels, at most half the tile')
+        parser.add_argument('--max_memory', type=positive_float, default=DEFAULT_MAX_MEMORY / 2 ** 30,
+                            help='GiB the network may use on one tile with --tile auto (the photo '
+                                 'itself adds about 20 bytes per pixel)')
 
 
 def denoise_options(args: argparse.Namespace) -> 'DenoiseOptions':
-    """core.denoise.DenoiseOptions from the flags of ``add_denoise_args``, checked."""
+    """core.denoise.DenoiseOptions from the flags of ``add_denoise_args``, checked as far as
+    they can be without the model (the tile against its downsampling factor: apps.models)."""
     from core.denoise import DenoiseOptions
 
     options = DenoiseOptions(mc_samples=args.mc_samples, self_ensemble=args.self_ensemble,
                              gaussian_scale=args.gaussian_scale, seed=args.seed,
                              tile=getattr(args, 'tile', None),
-                             tile_overlap=getattr(args, 'tile_overlap', 32))
+                             tile_overlap=getattr(args, 'tile_overlap', DEFAULT_OVERLAP),
+                             max_memory=int(getattr(args, 'max_memory', DEFAULT_MAX_MEMORY / 2 ** 30) * 2 ** 30))
     try:
         options.check()
     except ValueError as err:
         fail(err)
     return options
+
+
+def add_pixel_limit_arg(parser: argparse.ArgumentParser) -> None:
+    """--max_megapixels: images declaring more pixels are refused by name before decoding."""
+    from utils.image_io import DEFAULT_MAX_PIXELS
+
+    parser.add_argument('--max_megapixels', type=positive_float, default=DEFAULT_MAX_PIXELS / 1e6,
+                        help='refuse images above this size (read from the header, before decoding); '
+                             'the other images are still processed')
+
+
+def max_pixels(args: argparse.Namespace) -> int:
+    """The pixel limit of ``add_pixel_limit_arg``."""
+    from utils.image_io import DEFAULT_MAX_PIXELS
+
+    return int(getattr(args, 'max_megapixels', DEFAULT_MAX_PIXELS / 1e6) * 1e6)
 
 
 def add_num_workers_arg(parser: argparse.ArgumentParser) -> None:
@@ -298,20 +360,26 @@ def check_writable_dir(path: str, flag: str) -> None:
         fail(f'{flag}: cannot write into {path} ({err.strerror or err}); expected a writable folder')
 
 
-def resolve_weights(weights: Optional[str], root: str = REPO_ROOT) -> str:
-    """``--weights`` when given, else the first of DEFAULT_WEIGHTS present in ``root``; says
-    which on one line. A missing file ends with where the official weights are published."""
+def find_weights(weights: Optional[str], root: str = REPO_ROOT) -> Tuple[str, str]:
+    """(path, what it is) of ``--weights`` when given, else of the first of DEFAULT_WEIGHTS
+    present in ``root``. A missing file ends the run with where the official weights are
+    published."""
     from utils.checkpoint import HOW_TO_GET_WEIGHTS
 
     if weights is not None:
         if not os.path.isfile(weights):
             fail(f'weights file not found: {weights}. {HOW_TO_GET_WEIGHTS}')
-        print(f'weights: {weights}')
-        return weights
+        return weights, weights
     for relative, what in DEFAULT_WEIGHTS:
         path = os.path.join(root, relative)
         if os.path.isfile(path):
-            print(f'weights: {relative} ({what}; another: --weights)')
-            return path
+            return path, f'{relative} ({what}; another: --weights)'
     fail(f'no weights given and none found at {" or ".join(r for r, _ in DEFAULT_WEIGHTS)}. '
          f'{HOW_TO_GET_WEIGHTS}')
+
+
+def resolve_weights(weights: Optional[str], root: str = REPO_ROOT) -> str:
+    """``find_weights``, saying which on one line."""
+    path, what = find_weights(weights, root)
+    print(f'weights: {what}')
+    return path

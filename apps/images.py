@@ -20,8 +20,10 @@ from apps import cli
 from core.denoise import Backend, DenoiseOptions
 from core.evaluate import mean_lines, score
 from core.loop import denoise_batches
-from utils.durable import DiskFullError
-from utils.image_io import ImageReadError, quantize, read_image, read_image_with_depth, write_image
+from utils.durable import DiskFullError, remove_stale_temps, resume_mismatch
+from utils.image_io import (DEFAULT_MAX_PIXELS, ImageReadError, Photo, check_pixel_limit, quantize,
+                            read_header, read_image, read_photo, write_image)
+from utils.run_lock import LockedError, RunLock
 
 OUTPUT_FORMATS = ('lossless', 'same')
 _LOSSY_EXTENSIONS = ('.jpg', '.jpeg')
@@ -152,32 +154,48 @@ class FilesReport:
     scores: Dict[str, Tuple[float, float]] = field(default_factory=dict)  # name -> (PSNR, SSIM)
 
 
-def _read(files: Sequence[str], report: FilesReport) -> Iterator[Tuple[str, np.ndarray, int, str]]:
-    """(name, image, bit depth, path) of each readable file; the others go to ``report.failures``."""
+def _read(files: Sequence[str], max_pixels: int, report: FilesReport
+          ) -> Iterator[Tuple[str, np.ndarray, Photo, str]]:
+    """(name, pixels in the file's integer type, photo, path) of each readable file; the others
+    go to ``report.failures``."""
     for path in files:
         name = os.path.basename(path)
         try:
-            image, depth = read_image_with_depth(path)
+            photo = read_photo(path, max_pixels)
         except ImageReadError as err:
             report.failures.append(f'{name}: {err}')
             continue
-        yield name, image, depth, path
+        yield name, photo.pixels, photo, path
+
+
+def _as_float(pixels: np.ndarray) -> np.ndarray:
+    return pixels.astype(np.float32) / np.float32(np.iinfo(pixels.dtype).max)
 
 
 def denoise_files(backend: Backend, files: Sequence[str], result_dir: str,
                   options: DenoiseOptions = DenoiseOptions(), gt_dir: Optional[str] = None,
                   batch_size: int = 1, save_comparison: bool = False,
                   output_format: str = 'lossless', progress: bool = True,
-                  timer: Optional[StageTimer] = None) -> FilesReport:
-    """Denoise ``files`` into ``result_dir``; see the module docstring."""
+                  timer: Optional[StageTimer] = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> FilesReport:
+    """Denoise ``files`` into ``result_dir``; see the module docstring. Images are held in
+    their own integer type and converted tile by tile (core.denoise), so memory follows the
+    tile; one whose result is not finite is reported, not written."""
     report = FilesReport()
     bar = tqdm(total=len(files), desc='denoise', unit='img', disable=not progress)
     if timer:
         timer.start()
-    for batch in denoise_batches(backend, _read(files, report), options, batch_size, clock=timer):
-        for (name, image, depth, path), out in batch:
+    for batch in denoise_batches(backend, _read(files, max_pixels, report), options, batch_size,
+                                 clock=timer):
+        for (name, _, photo, path), out in batch:
+            if not np.isfinite(out).all():
+                report.failures.append(
+                    f'{name}: the denoised image holds NaN or Inf and was not written; the network '
+                    f'gave non-finite numbers (weights from a diverged run? --gaussian_scale '
+                    f'{options.gaussian_scale}?)')
+                continue
             try:
-                write_image(os.path.join(result_dir, result_name(name, output_format)), out, depth)
+                write_image(os.path.join(result_dir, result_name(name, output_format)), out,
+                            photo.depth, alpha=photo.alpha)
             except DiskFullError as err:  # every later write would fail too: stop here
                 report.failures.append(f'{name}: {err}')
                 bar.close()
@@ -187,7 +205,7 @@ def denoise_files(backend: Backend, files: Sequence[str], result_dir: str,
             clean_path = gt_path(gt_dir, name)
             if clean_path:
                 try:
-                    clean = read_image(clean_path)
+                    clean = read_image(clean_path, max_pixels)
                     if clean.shape != out.shape:
                         raise ValueError(f'GT {clean_path} is {clean.shape[1]}x{clean.shape[0]}, '
                                          f'the noisy image {out.shape[1]}x{out.shape[0]}')
@@ -200,7 +218,7 @@ def denoise_files(backend: Backend, files: Sequence[str], result_dir: str,
                     bar.write(f'image_name: {path}, psnr: {report.scores[name][0]:.4f}, '
                               f'ssim: {report.scores[name][1]:.4f}')
             if save_comparison:
-                write_image(comparison_path(result_dir, name), comparison(image, out, clean))
+                write_image(comparison_path(result_dir, name), comparison(_as_float(photo.pixels), out, clean))
         bar.update(len(batch))
         if timer:
             timer.stamp()
@@ -210,20 +228,72 @@ def denoise_files(backend: Backend, files: Sequence[str], result_dir: str,
     return report
 
 
-def finish_image_job(report: FilesReport, total: int, result_dir: str) -> None:
+@dataclass
+class ImageJob:
+    """What predict.py/infer.py are to do, checked before any model is loaded (plan_image_job).
+
+    files: the images to denoise now; total: the images --input names; rejected: 'name: why'
+    of images refused before decoding (unreadable header, above the pixel limit); skipped:
+    images an interrupted run finished (--resume); work_megapixels: the denoising to do
+    (megapixels x ensemble variants x Monte-Carlo samples); lock: held on result_dir."""
+    files: List[str]
+    total: int
+    rejected: List[str]
+    skipped: List[str]
+    options: DenoiseOptions
+    max_pixels: int
+    work_megapixels: float
+    lock: RunLock
+
+    def __enter__(self) -> 'ImageJob':
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Release result_dir however the run ends (a process that exits releases it anyway;
+        one that goes on, e.g. a test or a server, must)."""
+        self.lock.release()
+
+
+def finish_image_job(report: FilesReport, job: ImageJob, result_dir: str) -> None:
     """Summary of ``denoise_files``; exit status 1 (apps.cli.fail) when an image failed."""
-    print(f'denoised {report.written} of {total} image(s) into {result_dir}')
+    done = f' ({len(job.skipped)} more finished by the earlier run: --resume)' if job.skipped else ''
+    print(f'denoised {report.written} of {job.total} image(s) into {result_dir}{done}')
     if report.scores:
         psnr, ssim = np.mean(list(report.scores.values()), axis=0)
         print(f'mean over {len(report.scores)} image(s) with GT:\n{mean_lines(psnr, ssim)}')
-    if report.failures:
-        cli.fail(f'{len(report.failures)} image(s) failed:\n  ' + '\n  '.join(report.failures))
+    failures = job.rejected + report.failures
+    if failures:
+        cli.fail(f'{len(failures)} image(s) failed:\n  ' + '\n  '.join(failures))
 
 
-def plan_image_job(args: argparse.Namespace, demo_input: bool = False) -> Tuple[List[str], DenoiseOptions]:
-    """(input files, denoise options) of predict.py/infer.py, after every check that needs no
-    model: options, inputs (``--data_path`` resolved; with ``demo_input`` none means the block of
-    docs/demo), GT folder, results that would be overwritten."""
+LOCK_REFUSAL = ('{folder} is in use by another run writing results there ({owner}); two runs '
+                'into one folder would mix their images. Wait for it to end, or choose another '
+                '--result_dir')
+
+
+def _result_dir_refusal(folder: str, owner: str) -> str:
+    return LOCK_REFUSAL.format(folder=folder, owner=owner)
+
+
+def _finished(outputs: Sequence[str]) -> bool:
+    """Whether every output of an image exists and decodes whole (writes are atomic, so only
+    another program can have left one half-written)."""
+    for path in outputs:
+        try:
+            read_photo(path, max_pixels=2 ** 62)
+        except ImageReadError:
+            return False
+    return True
+
+
+def plan_image_job(args: argparse.Namespace, tool: str, settings: Dict[str, object],
+                   demo_input: bool = False) -> ImageJob:
+    """The job of predict.py/infer.py (``tool``), after every check that needs no model:
+    options; inputs (``--data_path`` resolved; with ``demo_input`` none means the block of
+    docs/demo); the GT folder; each image's declared size against --max_megapixels; the
+    result folder (not an input folder, writable, locked against a second run, results
+    present only with --overwrite or --resume); and, on --resume, that the interrupted run
+    had the same ``settings`` (what decides the results besides the flags, e.g. the weights)."""
     options = cli.denoise_options(args)
     if args.data_path is not None:
         if args.input is not None or args.gt_dir is not None:
@@ -241,7 +311,70 @@ def plan_image_job(args: argparse.Namespace, demo_input: bool = False) -> Tuple[
         print(f'input: {cli.DEMO_INPUT} (a SIDD validation block; your images: --input)')
     files = cli.image_files(args.input)
     cli.check_exists(args.gt_dir, '--gt_dir')
-    cli.check_new_outputs(planned_outputs(files, args.result_dir, args.output_format,
-                                          args.save_comparison), args.overwrite)
+    if args.overwrite and args.resume:
+        cli.fail('--overwrite redoes every image and --resume keeps the finished ones: give one')
+    result_dir = os.path.realpath(args.result_dir)
+    for flag, path in (('--input', args.input), ('--gt_dir', args.gt_dir)):
+        folder = path if path is None or os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+        if folder is not None and os.path.realpath(folder) == result_dir:
+            cli.fail(f'--result_dir {args.result_dir} is the {flag} folder: results would replace '
+                     'the images they come from; choose another --result_dir')
+    outputs = {path: planned_outputs([path], args.result_dir, args.output_format, args.save_comparison)
+               for path in files}
+    names: Dict[str, str] = {}
+    for path, (result, *_) in outputs.items():
+        if result in names:
+            cli.fail(f'{os.path.basename(names[result])} and {os.path.basename(path)} would both be '
+                     f'written as {result}; rename one, or keep each format with --output_format same')
+        names[result] = path
     cli.check_writable_dir(args.result_dir, '--result_dir')
-    return files, options
+    lock = RunLock(args.result_dir, refusal=_result_dir_refusal)
+    try:
+        lock.acquire()
+    except LockedError as err:
+        cli.fail(err)
+    try:
+        return _plan_locked(args, tool, settings, options, files, outputs, lock)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _plan_locked(args: argparse.Namespace, tool: str, settings: Dict[str, object],
+                 options: DenoiseOptions, files: List[str], outputs: Dict[str, List[str]],
+                 lock: RunLock) -> ImageJob:
+    """The rest of ``plan_image_job``, with result_dir locked."""
+    for folder in (args.result_dir, os.path.join(args.result_dir, 'comparison')):
+        remove_stale_temps(folder)  # left by a killed run; nobody else writes here (the lock)
+
+    existing = [p for paths in outputs.values() for p in paths if os.path.exists(p)]
+    if existing and not (args.overwrite or args.resume):
+        cli.fail(f'{len(existing)} result file(s) already exist, e.g. {existing[0]}; continue an '
+                 'interrupted run with --resume, replace them with --overwrite, or choose another '
+                 '--result_dir')
+    record = dict(settings, **{key: getattr(args, key) for key in RESULT_FLAGS if hasattr(args, key)})
+    mismatch = resume_mismatch(args.result_dir, tool, record, args.resume)
+    if mismatch:
+        cli.fail(mismatch)
+    skipped = {path for path in files if args.resume and _finished(outputs[path])}
+    todo = [path for path in files if path not in skipped]
+
+    limit = cli.max_pixels(args)
+    readable, rejected, megapixels = [], [], 0.0
+    for path in todo:
+        try:
+            header = read_header(path)
+            check_pixel_limit(path, header, limit)
+        except ImageReadError as err:
+            rejected.append(f'{os.path.basename(path)}: {err}')
+        else:
+            readable.append(path)
+            megapixels += header.pixels / 1e6
+    variants = 8 if options.self_ensemble else 1
+    return ImageJob(readable, len(files), rejected, sorted(os.path.basename(p) for p in skipped), options,
+                    limit, megapixels * variants * options.mc_samples, lock)
+
+
+# The flags whose values decide the result images (compared on --resume).
+RESULT_FLAGS = ('mc_samples', 'self_ensemble', 'gaussian_scale', 'seed', 'tile', 'tile_overlap',
+                'max_memory', 'backend', 'precision', 'output_format', 'save_comparison', 'gt_dir')

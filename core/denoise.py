@@ -4,22 +4,28 @@ Every path that denoises goes through ``denoise``: validation during training,
 test_denoising_sidd.py, predict.py and infer.py. What runs the network is a *back end*:
 anything with a ``geometry`` and ``restore(noisy, z)`` that computes ``InvNet.denoise``
 (encode, keep the low-resolution image, attach z, decode) on numpy arrays. The dygraph
-model is one (``DygraphBackend``); the exported static program run by Paddle Inference is
-another (deploy.paddle_inference). They compute the same function, so every back end gets
-padding, self-ensemble, Monte-Carlo samples and tiling from this module alike.
+model is one (``DygraphBackend``); the exported programs run by Paddle Inference, ONNX
+Runtime and OpenVINO are others (deploy/). They compute the same function, so every back
+end gets padding, self-ensemble, Monte-Carlo samples and tiling from this module alike.
 
-Latent draws are made per image: image n of a batch draws from its own generator
-``np.random.default_rng(seed)``, in the order (tile, ensemble variant, MC sample). So with
-a seed, an image's result depends neither on its batch nor on the back end.
+The latent z is a field over the whole (padded) image at its low resolution, one per draw
+(ensemble variant x Monte-Carlo sample), defined by the image's seed: row r of draw d is
+drawn from ``np.random.default_rng([seed, d, r])`` (``latent_field``). A tile takes its
+slice of the field, and a flipped or transposed ensemble variant the same transform of
+it, so with a seed an image's result depends neither on its batch, nor on the back end,
+nor (up to what a tile border cuts from the receptive field) on the tiling.
 """
+import math
 from dataclasses import dataclass
-from typing import List, Optional, Protocol
+from typing import Iterator, List, Optional, Protocol, Tuple, Union
 
 import numpy as np
 import paddle
 
 from config import paper_default
 from core.contract import Geometry
+from core.tiling import (DEFAULT_MAX_MEMORY, DEFAULT_OVERLAP, auto_tile, blend_weights, check_tiling,
+                         tile_layout)
 from networks.InvDN_model import InvNet
 
 ENSEMBLE_SIZE = 8
@@ -27,9 +33,12 @@ ENSEMBLE_SIZE = 8
 
 class Backend(Protocol):
     """Runs ``InvNet.denoise``: noisy [N, C, H, W] and z [K*N, z_channels, H/s, W/s]
-    (float32; sample-major) -> [K*N, C, H, W]."""
+    (float32; sample-major) -> [K*N, C, H, W]. ``bytes_per_pixel``: the working memory a
+    run takes per pixel of noisy and draw of z, for the paper's network (what ``tile='auto'``
+    sizes tiles by; benchmarks/photos.py measures it)."""
     name: str
     geometry: Geometry
+    bytes_per_pixel: float
 
     def restore(self, noisy: np.ndarray, z: np.ndarray) -> np.ndarray: ...
 
@@ -37,6 +46,7 @@ class Backend(Protocol):
 class DygraphBackend:
     """The Paddle model itself (eager mode), on Paddle's current device."""
     name = 'dygraph'
+    bytes_per_pixel = 1300  # benchmarks/photos.py
 
     def __init__(self, net: InvNet):
         self.net = net
@@ -61,25 +71,37 @@ class DenoiseOptions:
     self_ensemble: average over the 8 flips/transposes (official ``forward_x8``; with
         ``mc_samples`` 16 the official ``Multi_forward_x8``).
     gaussian_scale: standard deviation of z (1 in the paper).
-    seed: per-image latent generator seed; None draws fresh entropy (nondeterministic).
+    seed: the latent field's seed (a non-negative integer); None draws fresh entropy per
+        image (nondeterministic).
     tile, tile_overlap: denoise tiles of at most ``tile`` x ``tile`` pixels overlapping by
-        ``tile_overlap`` and blend them smoothly, for large images in bounded memory.
+        at least ``tile_overlap`` and blend them (core.tiling), so that memory follows the
+        tile; None: the whole image at once; 'auto': the whole image when the back end's
+        working memory for it (``Backend.bytes_per_pixel``) fits ``max_memory`` bytes, else
+        the largest tile that does.
     """
     mc_samples: int = 1
     self_ensemble: bool = False
     gaussian_scale: float = paper_default('train.gaussian_scale')
     seed: Optional[int] = None
-    tile: Optional[int] = None
-    tile_overlap: int = 32
+    tile: Union[int, str, None] = None
+    tile_overlap: int = DEFAULT_OVERLAP
+    max_memory: int = DEFAULT_MAX_MEMORY
 
     def check(self, size_multiple: int = 1) -> None:
         """Raise ValueError naming the option that cannot work."""
         if int(self.mc_samples) != self.mc_samples or self.mc_samples < 1:
             raise ValueError(f'mc_samples must be a positive integer, got {self.mc_samples}')
-        if self.tile is not None and (self.tile < max(size_multiple, 1)
-                                      or not 0 < self.tile_overlap < self.tile):
-            raise ValueError(f'tile must be >= {size_multiple} and 0 < tile_overlap < tile, got '
-                             f'tile={self.tile}, tile_overlap={self.tile_overlap}')
+        if not (math.isfinite(self.gaussian_scale) and self.gaussian_scale >= 0):
+            raise ValueError(f'gaussian_scale must be a finite number >= 0 (the standard '
+                             f'deviation of z; 1 as trained), got {self.gaussian_scale}')
+        if self.seed is not None and (int(self.seed) != self.seed or self.seed < 0):
+            raise ValueError(f'seed must be a non-negative integer or None, got {self.seed}')
+        if self.tile == 'auto':
+            if not self.max_memory > 0:
+                raise ValueError(f'max_memory must be positive, got {self.max_memory}')
+            check_tiling(None, self.tile_overlap, size_multiple)
+        else:
+            check_tiling(self.tile, self.tile_overlap, size_multiple)
 
 
 def sample_latent(shape: tuple, rng: np.random.Generator,
@@ -88,135 +110,172 @@ def sample_latent(shape: tuple, rng: np.random.Generator,
     return rng.standard_normal(shape, dtype=np.float32) * np.float32(gaussian_scale)
 
 
-def pad_to_multiple(images: np.ndarray, multiple: int) -> np.ndarray:
-    """Reflect-pad the last two axes (H, W) at the bottom/right up to multiples of ``multiple``.
+def latent_field(seed: int, draw: int, z_channels: int, width: int, rows: range,
+                 gaussian_scale: float = paper_default('train.gaussian_scale')) -> np.ndarray:
+    """Rows ``rows`` of draw ``draw`` of an image's latent field, [z_channels, len(rows), width]:
+    row r comes from ``np.random.default_rng([seed, draw, r])``, so any band of rows is
+    the same whether the field is drawn whole or tile by tile."""
+    field = np.empty((z_channels, len(rows), width), dtype=np.float32)
+    for i, row in enumerate(rows):
+        field[:, i] = sample_latent((z_channels, width), np.random.default_rng([seed, draw, row]),
+                                    gaussian_scale)
+    return field
 
-    The network halves the resolution ``down_num`` times; crop the result back with
-    ``[..., :H, :W]``.
+
+def pad_to_multiple(images: np.ndarray, multiple: int, axes: Tuple[int, int] = (-2, -1)) -> np.ndarray:
+    """Reflect-pad ``axes`` (H, W; the last two by default) at the bottom/right up to
+    multiples of ``multiple``.
+
+    The network halves the resolution ``down_num`` times; crop the result back to H x W.
     """
-    height, width = images.shape[-2:]
+    height, width = (images.shape[axis] for axis in axes)
     pad_h, pad_w = -height % multiple, -width % multiple
     if not pad_h and not pad_w:
         return images
-    widths = [(0, 0)] * (images.ndim - 2) + [(0, pad_h), (0, pad_w)]
+    widths = [(0, 0)] * images.ndim
+    widths[axes[0]], widths[axes[1]] = (0, pad_h), (0, pad_w)
     return np.pad(images, widths, mode='reflect' if min(height, width) > 1 else 'edge')
 
 
 def _transform(x: np.ndarray, variant: int) -> np.ndarray:
-    """Variant 0..7 of the official ``forward_x8`` order: bit 0 flips W, bit 1 flips H,
-    bit 2 transposes, applied in that order."""
+    """Variant 0..7 of the official ``forward_x8`` order on the last two axes: bit 0 flips W,
+    bit 1 flips H, bit 2 transposes, applied in that order."""
     if variant & 1:
-        x = x[:, :, :, ::-1]
+        x = x[..., ::-1]
     if variant & 2:
-        x = x[:, :, ::-1]
+        x = x[..., ::-1, :]
     if variant & 4:
-        x = x.transpose(0, 1, 3, 2)
+        x = np.swapaxes(x, -1, -2)
     return np.ascontiguousarray(x)
 
 
 def _inverse_transform(x: np.ndarray, variant: int) -> np.ndarray:
     if variant & 4:
-        x = x.transpose(0, 1, 3, 2)
+        x = np.swapaxes(x, -1, -2)
     if variant & 2:
-        x = x[:, :, ::-1]
+        x = x[..., ::-1, :]
     if variant & 1:
-        x = x[:, :, :, ::-1]
+        x = x[..., ::-1]
     return x
 
 
-def _denoise_block(backend: Backend, noisy: np.ndarray, mc_samples: int, variants: range,
-                   gaussian_scale: float, rngs: List[np.random.Generator]) -> np.ndarray:
-    """Mean over ensemble variants and MC samples for a padded block [N, C, H, W]."""
+def _to_float(pixels: np.ndarray) -> np.ndarray:
+    """NHWC pixels as float32 NCHW in [0, 1]: integers are scaled by their type's peak."""
+    if pixels.dtype in (np.uint8, np.uint16):
+        scaled = pixels.astype(np.float32) * np.float32(1 / np.iinfo(pixels.dtype).max)
+    else:
+        scaled = pixels.astype(np.float32, copy=False)
+    return np.ascontiguousarray(scaled.transpose(0, 3, 1, 2))
+
+
+@dataclass(frozen=True)
+class _Draws:
+    """The latent fields of a batch: one seed per image, fields of ``width`` low-resolution
+    columns, ``mc_samples`` draws per ensemble variant."""
+    seeds: List[int]
+    z_channels: int
+    width: int
+    mc_samples: int
+    gaussian_scale: float
+
+    def for_region(self, variant: int, rows: range, cols: slice) -> np.ndarray:
+        """z [K*N, z_channels, h, w] (sample-major: row k*N + n is draw k of image n) of the
+        region ``rows`` x ``cols`` (low resolution), transformed as ensemble ``variant``."""
+        z = np.stack([np.stack([latent_field(seed, variant * self.mc_samples + k, self.z_channels,
+                                             self.width, rows, self.gaussian_scale)[:, :, cols]
+                                for seed in self.seeds])
+                      for k in range(self.mc_samples)])
+        return _transform(z.reshape((-1,) + z.shape[2:]), variant)
+
+
+def _restore_region(backend: Backend, noisy: np.ndarray, draws: _Draws, variants: range,
+                    rows: range, cols: slice) -> np.ndarray:
+    """Mean over ensemble variants and MC samples for the padded region ``noisy``
+    [N, C, h, w], whose latent rows/columns are ``rows``/``cols``."""
     geometry = backend.geometry
     batch = noisy.shape[0]
     total = None
     for variant in variants:
-        noisy_variant = _transform(noisy, variant)
-        height, width = (size // geometry.size_multiple for size in noisy_variant.shape[2:])
-        z_shape = (mc_samples, geometry.z_channels, height, width)
-        # [K, N, ...] flattened sample-major: row k*N + n is draw k of image n.
-        z = np.stack([sample_latent(z_shape, rng, gaussian_scale) for rng in rngs], axis=1)
-        restored = backend.restore(noisy_variant, z.reshape((mc_samples * batch,) + z_shape[1:]))
+        restored = backend.restore(_transform(noisy, variant), draws.for_region(variant, rows, cols))
         restored = restored[:, :geometry.channel_in]
-        if mc_samples > 1:  # official MC_test: the mean of the sample_num reverse passes
-            restored = restored.reshape((mc_samples, batch) + restored.shape[1:]).mean(axis=0)
+        if draws.mc_samples > 1:  # official MC_test: the mean of the sample_num reverse passes
+            restored = restored.reshape((draws.mc_samples, batch) + restored.shape[1:]).mean(axis=0)
         restored = _inverse_transform(restored, variant)
         total = restored if total is None else total + restored
     return total / np.float32(len(variants))
 
 
-def _tile_starts(size: int, tile: int, stride: int) -> List[int]:
-    if size <= tile:
-        return [0]
-    return list(range(0, size - tile, stride)) + [size - tile]
-
-
-def _blend_weights(start: int, length: int, size: int, overlap: int) -> np.ndarray:
-    """1-D tile weights: raised-cosine ramps over ``overlap`` pixels at inner edges.
-
-    Where two tiles overlap by exactly ``overlap``, the rising ramp (sin^2) and the
-    falling one (cos^2) sum to 1; any other overlap is normalised by the weight sum.
-    """
-    weights = np.ones(length, dtype=np.float32)
-    ramp = np.sin(0.5 * np.pi * (np.arange(overlap, dtype=np.float32) + 0.5) / overlap) ** 2
-    ramp_len = min(overlap, length)
-    if start > 0:
-        weights[:ramp_len] = ramp[:ramp_len]
-    if start + length < size:
-        weights[length - ramp_len:] *= ramp[:ramp_len][::-1]
-    return weights
-
-
-def _denoise_tiled(backend: Backend, noisy: np.ndarray, tile: int, overlap: int,
-                   **block_kwargs) -> np.ndarray:
-    """Denoise overlapping tiles one at a time and blend them (memory bounded by the tile)."""
-    multiple = backend.geometry.size_multiple
-    batch, channels, height, width = noisy.shape
-    # Tiles start on multiples of size_multiple so each sees the Haar grid of the whole image.
-    stride = max(multiple, (tile - overlap) // multiple * multiple)
-    output = np.zeros((batch, channels, height, width), dtype=np.float32)
-    weight_sum = np.zeros((height, width), dtype=np.float32)
-    for top in _tile_starts(height, tile, stride):
-        for left in _tile_starts(width, tile, stride):
-            rows = slice(top, min(top + tile, height))
-            cols = slice(left, min(left + tile, width))
-            restored = _denoise_block(backend, noisy[:, :, rows, cols], **block_kwargs)
-            weights = np.outer(_blend_weights(top, rows.stop - top, height, overlap),
-                               _blend_weights(left, cols.stop - left, width, overlap))
-            output[:, :, rows, cols] += restored * weights
-            weight_sum[rows, cols] += weights
-    return output / weight_sum
-
-
-def denoise(backend: Backend, noisy: np.ndarray, options: DenoiseOptions = DenoiseOptions()
-            ) -> np.ndarray:
-    """Denoise float32 ``noisy`` [N, C, H, W] in [0, 1] (any H, W) -> [N, C, H, W] (not clipped)."""
-    geometry = backend.geometry
-    if not isinstance(noisy, np.ndarray) or noisy.ndim != 4 or noisy.shape[1] != geometry.channel_in:
-        raise ValueError(f'noisy must be a float32 array [N, {geometry.channel_in}, H, W], got '
-                         f'{type(noisy).__name__} of shape {list(getattr(noisy, "shape", []))}')
-    options.check(geometry.size_multiple)
-    height, width = noisy.shape[2:]
-    multiple = geometry.size_multiple
-    noisy = pad_to_multiple(noisy.astype(np.float32, copy=False), multiple)
-    block_kwargs = dict(mc_samples=int(options.mc_samples),
-                        variants=range(ENSEMBLE_SIZE if options.self_ensemble else 1),
-                        gaussian_scale=options.gaussian_scale,
-                        rngs=[np.random.default_rng(options.seed) for _ in range(noisy.shape[0])])
-    if options.tile is None or max(noisy.shape[2:]) <= options.tile:
-        restored = _denoise_block(backend, noisy, **block_kwargs)
-    else:
-        tile = options.tile // multiple * multiple
-        restored = _denoise_tiled(backend, noisy, tile, options.tile_overlap, **block_kwargs)
-    return restored[:, :, :height, :width]
+def _regions(height: int, width: int, tile: Optional[int], overlap: int, multiple: int
+             ) -> Iterator[Tuple[slice, slice]]:
+    if tile is None:
+        yield slice(0, height), slice(0, width)
+        return
+    tops, tile_h = tile_layout(height, tile, overlap, multiple)
+    lefts, tile_w = tile_layout(width, tile, overlap, multiple)
+    for top in tops:
+        for left in lefts:
+            yield slice(top, top + tile_h), slice(left, left + tile_w)
 
 
 def denoise_array(backend: Backend, images: np.ndarray,
                   options: DenoiseOptions = DenoiseOptions()) -> np.ndarray:
-    """``denoise`` for float32 NHWC (or HWC) arrays in [0, 1]; returns the same layout."""
-    single = images.ndim == 3
+    """Denoise NHWC (or HWC) ``images``: float32 in [0, 1], or uint8/uint16 (converted tile by
+    tile, so a large photo is held once in its own integer type) -> float32 in the same
+    layout (not clipped). With ``options.tile`` memory follows the tile, not the image."""
+    geometry = backend.geometry
+    single = getattr(images, 'ndim', None) == 3
     batch = images[None] if single else images
-    restored = denoise(backend, np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32),
-                       options)
-    restored = restored.transpose(0, 2, 3, 1)
-    return restored[0] if single else restored
+    if (not isinstance(batch, np.ndarray) or batch.ndim != 4 or batch.shape[3] != geometry.channel_in
+            or batch.dtype.kind not in 'uf'):
+        raise ValueError(f'images must be a [N, H, W, {geometry.channel_in}] (or [H, W, '
+                         f'{geometry.channel_in}]) array of floats in [0, 1] or 8/16-bit integers, '
+                         f'got {type(images).__name__} {getattr(images, "dtype", "")} of shape '
+                         f'{list(getattr(images, "shape", []))}')
+    options.check(geometry.size_multiple)
+    multiple = geometry.size_multiple
+    height, width = batch.shape[1:3]
+    padded = pad_to_multiple(batch, multiple, axes=(1, 2))
+    padded_h, padded_w = padded.shape[1:3]
+    seeds = [int(np.random.SeedSequence().entropy) if options.seed is None else int(options.seed)
+             for _ in range(batch.shape[0])]
+    draws = _Draws(seeds, geometry.z_channels, padded_w // multiple, int(options.mc_samples),
+                   float(options.gaussian_scale))
+    variants = range(ENSEMBLE_SIZE if options.self_ensemble else 1)
+    tile = options.tile
+    if tile == 'auto':
+        tile = auto_tile(padded_h, padded_w, backend.bytes_per_pixel * batch.shape[0] * options.mc_samples,
+                         options.max_memory, multiple, options.tile_overlap)
+    if tile is not None and max(padded_h, padded_w) <= tile:
+        tile = None
+
+    output = weight_sum = None
+    for rows, cols in _regions(padded_h, padded_w, tile, options.tile_overlap, multiple):
+        restored = _restore_region(backend, _to_float(padded[:, rows, cols]), draws, variants,
+                                   range(rows.start // multiple, rows.stop // multiple),
+                                   slice(cols.start // multiple, cols.stop // multiple))
+        restored = restored.transpose(0, 2, 3, 1)
+        if tile is None:
+            output = restored
+            break
+        if output is None:
+            output = np.zeros(padded.shape[:3] + (restored.shape[3],), dtype=np.float32)
+            weight_sum = np.zeros((padded_h, padded_w), dtype=np.float32)
+        weights = np.outer(blend_weights(rows.start, rows.stop - rows.start, padded_h, options.tile_overlap),
+                           blend_weights(cols.start, cols.stop - cols.start, padded_w, options.tile_overlap))
+        output[:, rows, cols] += restored * weights[None, :, :, None]
+        weight_sum[rows, cols] += weights
+    if weight_sum is not None:
+        output /= weight_sum[None, :, :, None]
+    output = output[:, :height, :width]
+    return output[0] if single else output
+
+
+def denoise(backend: Backend, noisy: np.ndarray, options: DenoiseOptions = DenoiseOptions()
+            ) -> np.ndarray:
+    """Denoise ``noisy`` [N, C, H, W] (float32 in [0, 1], any H, W) -> [N, C, H, W] (not clipped)."""
+    geometry = backend.geometry
+    if not isinstance(noisy, np.ndarray) or noisy.ndim != 4 or noisy.shape[1] != geometry.channel_in:
+        raise ValueError(f'noisy must be a float32 array [N, {geometry.channel_in}, H, W], got '
+                         f'{type(noisy).__name__} of shape {list(getattr(noisy, "shape", []))}')
+    restored = denoise_array(backend, noisy.transpose(0, 2, 3, 1), options)
+    return np.ascontiguousarray(restored.transpose(0, 3, 1, 2))

@@ -12,7 +12,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from utils.image_io import list_images, read_image
+from utils.image_io import DEFAULT_MAX_PIXELS, list_images, read_image
 
 Pair = Tuple[str, np.ndarray, np.ndarray]
 _EXAMPLES = 5  # unmatched names listed in a pairing error
@@ -68,11 +68,13 @@ class PairList(Sequence):
         return (self.names[index],) + tuple(self._load(index))
 
 
-def folder_pairs(root: str) -> PairList:
-    """Pairs from ``root/Noisy/<name>`` and ``root/GT/<name>`` (every name in both)."""
+def folder_pairs(root: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> PairList:
+    """Pairs from ``root/Noisy/<name>`` and ``root/GT/<name>`` (every name in both); an image
+    declaring more than ``max_pixels`` is refused from its header when it is read."""
     names = paired_names(root, ('GT', 'Noisy'))
 
     def load(index: int) -> Tuple[np.ndarray, np.ndarray]:
-        return tuple(read_image(os.path.join(root, sub, names[index])) for sub in ('Noisy', 'GT'))
+        return tuple(read_image(os.path.join(root, sub, names[index]), max_pixels)
+                     for sub in ('Noisy', 'GT'))
 
     return PairList(names, load)

@@ -80,6 +80,14 @@ def is_complete(folder: str, fmt: str) -> bool:
     return fmt == 'paddle' or ('onnx' in contract and os.path.isfile(os.path.join(folder, ONNX_FILE)))
 
 
+def cached_export(model: InvNetOneForward, weights: str, fmt: str = 'paddle', use_gpu: bool = False
+                  ) -> Optional[str]:
+    """The folder of the cached export ``exported_model`` would return, or None when there is
+    none yet (nothing is exported)."""
+    folder = os.path.join(cache_root(), cache_key(model, weights, fmt, use_gpu))
+    return folder if is_complete(folder, fmt) else None
+
+
 def exported_model(model: InvNetOneForward, weights: str, fmt: str = 'paddle', use_gpu: bool = False,
                    say: Optional[Callable[[str], None]] = print) -> str:
     """The folder of a verified export of ``model`` (loaded from ``weights``) in format ``fmt``:

@@ -17,6 +17,7 @@ PRECISIONS = ('fp32',)
 class OnnxRuntimeBackend:
     """``model.onnx`` run by ONNX Runtime's CPU execution provider (fp32)."""
     name = 'onnxruntime'
+    bytes_per_pixel = 450  # benchmarks/photos.py
 
     def __init__(self, model_file: str, geometry: Geometry, cpu_threads: Optional[int] = None):
         ort = require('onnxruntime')

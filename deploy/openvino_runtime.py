@@ -14,6 +14,8 @@ from deploy.onnx_graph import require
 from utils.cpu_speed import available_cpu_cores
 
 PRECISION_HINTS = {'fp32': 'f32', 'bf16': 'bf16'}
+# Working memory per pixel and draw of z (core.denoise.Backend; benchmarks/photos.py).
+BYTES_PER_PIXEL = {'fp32': 700, 'bf16': 450}
 
 
 def openvino_bf16_supported() -> bool:
@@ -41,6 +43,7 @@ class OpenVinoBackend:
         self.output = self.compiled.outputs[0]
         self.geometry = geometry
         self.precision = precision
+        self.bytes_per_pixel = BYTES_PER_PIXEL[precision]
 
     def restore(self, noisy: np.ndarray, z: np.ndarray) -> np.ndarray:
         # The request's output buffer is reused by the next call: copy it out.

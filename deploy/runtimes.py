@@ -69,6 +69,17 @@ def check_precision(runtime: str, precision: str) -> None:
                                'not list BF16 in its CPU capabilities here); use --precision fp32')
 
 
+def auto_precision(runtime: str, gpu: bool = False) -> str:
+    """The precision ``--precision auto`` means for ``runtime``: bf16 for OpenVINO on a CPU
+    with AVX512-BF16 or AMX (faster at the same PSNR: docs/deployment.md#bf16), else fp32
+    (Paddle Inference's bf16 is slower than its fp32 on the CPUs measured)."""
+    if runtime != 'openvino' or gpu or not installed('openvino'):
+        return 'fp32'
+    from deploy.openvino_runtime import openvino_bf16_supported
+
+    return 'bf16' if openvino_bf16_supported() else 'fp32'
+
+
 def open_runtime(name: str, model_dir: str, use_gpu: bool = False, precision: str = 'fp32',
                  cpu_threads: Optional[int] = None,
                  paddle_options: Optional[Dict[str, Any]] = None) -> Backend:

@@ -52,7 +52,7 @@ def trained_like(tmp_path_factory):
 def noisy_folder(tmp_path_factory):
     root = tmp_path_factory.mktemp('noisy')
     block = read_image(CHECK_IMAGE)
-    write_image(str(root / 'block.png'), block[:64, :72])
+    write_image(str(root / 'block.png'), block[:96, :112])
     write_image(str(root / 'crop.png'), block[100:137, 50:100])  # padded, non-square
     return root
 
@@ -113,8 +113,9 @@ def test_four_backends_give_the_same_images(trained_like, noisy_folder, tmp_path
         names.append('openvino')
     for name in names:
         predict.main(['--input', str(noisy_folder), '--weights', weights, '--block_num', '1', '1',
-                      '--backend', name, '--mc_samples', '2', '--self_ensemble', 'True', '--tile', '48',
-                      '--tile_overlap', '16', '--seed', '3', '--result_dir', str(tmp_path / name)])
+                      '--backend', name, '--mc_samples', '2', '--self_ensemble', 'True', '--tile', '64',
+                      '--tile_overlap', '16', '--seed', '3', '--precision', 'fp32',
+                      '--result_dir', str(tmp_path / name)])
         assert f'back end: {name}, fp32' in capsys.readouterr().out
     for image in ('block.png', 'crop.png'):
         reference = read_image_raw(str(tmp_path / 'dygraph' / image)).astype(int)

@@ -81,13 +81,19 @@ def _paddle_load(path: str) -> Any:
 
 
 def load_weights_file(path: str) -> Any:
-    """The content of a .pdparams file (bare state dict or training checkpoint)."""
+    """The content of a .pdparams file (bare state dict or training checkpoint); a checkpoint
+    that holds a SHA-256 (``integrity``) is verified against it."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f'weights file not found: {path}. {HOW_TO_GET_WEIGHTS}')
     try:
-        return _paddle_load(path)
+        content = _paddle_load(path)
     except ValueError as err:
         raise WeightsError(str(err)) from None
+    expected = content.get('integrity') if isinstance(content, Mapping) else None
+    if expected is not None and checkpoint_digest(content) != expected:
+        raise WeightsError(f'{path} is corrupted: its content does not match the SHA-256 recorded '
+                           'when it was written (altered on disk); use another copy or checkpoint')
+    return content
 
 
 def compare_state_dicts(expected: Mapping[str, Any], given: Mapping[str, Any]
@@ -116,7 +122,7 @@ def describe_mismatch(source: str, missing: List[str], unexpected: List[str],
 
 
 def load_weights(model: paddle.nn.Layer, path: str, content: Any = None) -> None:
-    """Load weights into ``model``; every name and shape must match.
+    """Load weights into ``model``; every name and shape must match, every number be finite.
 
     ``content``: the file already read with ``load_weights_file(path)``, to avoid reading it twice.
     """
@@ -124,6 +130,10 @@ def load_weights(model: paddle.nn.Layer, path: str, content: Any = None) -> None
     missing, unexpected, mismatched = compare_state_dicts(model.state_dict(), state)
     if missing or unexpected or mismatched:
         raise WeightsError(describe_mismatch(path, missing, unexpected, mismatched))
+    broken = [key for key, value in state.items() if not np.isfinite(np.asarray(value)).all()]
+    if broken:
+        raise WeightsError(f'{path} holds NaN or Inf in {len(broken)} tensor(s), e.g. {broken[0]}: '
+                           'damaged, or saved from a diverged training run; use another checkpoint')
     model.set_state_dict(state)
 
 

@@ -8,6 +8,9 @@ cut (a rename alone can reach the disk before the file's data does). Temporary n
 with '.' and end with ``.tmp``: no reader of images or checkpoints lists them, and
 ``remove_stale_temps`` clears the ones a killed run left behind.
 
+Files get the mode any program's new file gets, 0666 less the umask (``tempfile.mkstemp``
+alone would leave every result private to its owner, mode 0600).
+
 A full disk (ENOSPC, EDQUOT, or EFBIG from a file-size limit) becomes ``DiskFullError``
 naming the final path; the temporary file is removed and the previous file is untouched.
 """
@@ -56,6 +59,13 @@ def is_temp_name(name: str) -> bool:
     return bool(TEMP_PATTERN.match(name))
 
 
+def umask_mode() -> int:
+    """The mode a new file gets under the process's umask (0666 & ~umask)."""
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def disk_full_error(path: str, err: OSError) -> OSError:
     """``err`` as a one-line ``DiskFullError`` naming ``path`` when it means a full disk."""
     if isinstance(err, DiskFullError) or err.errno not in DISK_FULL_ERRNOS:
@@ -72,7 +82,10 @@ def atomic_path(path: str) -> Iterator[str]:
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=folder)
-    os.close(fd)
+    try:
+        os.fchmod(fd, umask_mode())
+    finally:
+        os.close(fd)
     try:
         yield tmp
         fsync_file(tmp)

@@ -1,0 +1,87 @@
+"""Where the tiles of a large image go, how their results are blended, and how large they are.
+
+A tile starts on a multiple of the network's downsampling factor and its size is one, so
+every tile sees the Haar grid and the latent field of the whole image (core.denoise draws
+z once per image and gives each tile its slice). What remains between a tiled and a
+whole-image result is what the tile border cuts from the receptive field; the blend keeps
+it out of the result by trusting each tile least near its inner edges
+(docs/photos.md#tiling measures the difference against the overlap).
+"""
+import math
+from typing import List, Optional, Tuple
+
+import numpy as np
+
+# Below this the tile border cuts the receptive field everywhere in the tile.
+MIN_TILE = 64
+# The smallest overlap that meets the target of at most 4 grey levels and a mean below 0.05
+# against the whole image with margin (docs/photos.md#tiling).
+DEFAULT_OVERLAP = 32
+# What --tile auto lets the network use on one tile, in bytes.
+DEFAULT_MAX_MEMORY = 3 * 2 ** 29
+
+
+def check_tiling(tile: Optional[int], overlap: int, multiple: int = 1) -> None:
+    """Raise ValueError naming the flag when ``tile``/``overlap`` cannot tile an image:
+    ``tile`` None (whole image) or >= MIN_TILE and a multiple of ``multiple``; ``overlap``
+    in [0, tile / 2]."""
+    if overlap != int(overlap) or overlap < 0:
+        raise ValueError(f'tile_overlap must be a non-negative integer, got {overlap}')
+    if tile is None:
+        return
+    if tile != int(tile) or tile < MIN_TILE:
+        raise ValueError(f'tile must be at least {MIN_TILE} pixels (smaller tiles cut the '
+                         f"network's receptive field everywhere), got {tile}")
+    if tile % multiple:
+        raise ValueError(f"tile must be a multiple of the network's downsampling factor "
+                         f'{multiple}, got {tile} (e.g. {tile // multiple * multiple})')
+    if 2 * overlap > tile:
+        raise ValueError(f'tile_overlap must be at most half the tile ({tile // 2} for tile {tile}), '
+                         f'got {overlap}')
+
+
+def tile_layout(size: int, tile: int, overlap: int, multiple: int) -> Tuple[List[int], int]:
+    """(start offsets, tile length) along an axis of ``size`` (a multiple of ``multiple``):
+    the fewest tiles of at most ``tile`` pixels that overlap by at least ``overlap``, all of
+    one length and spread evenly, so that no tile is mostly a repeat of its neighbour; every
+    start and the length are multiples of ``multiple``."""
+    if size <= tile:
+        return [0], size
+    overlap = -(-overlap // multiple) * multiple
+    count = math.ceil((size - overlap) / (tile - overlap))
+    length = min(tile, -(-math.ceil((size + (count - 1) * overlap) / count) // multiple) * multiple)
+    steps = (size - length) // multiple
+    return [steps * i // (count - 1) * multiple for i in range(count)], length
+
+
+def blend_weights(start: int, length: int, size: int, overlap: int) -> np.ndarray:
+    """1-D weights of a tile along one axis: 1 inside, falling to 0 towards each inner edge.
+
+    The fall is a raised-cosine (sin^2) ramp over the middle half of the overlap; the outer
+    quarter next to the edge gets weight 0, since the tile's result is least accurate there
+    (the border cuts its receptive field). Two tiles overlapping by exactly ``overlap``
+    have ramps that sum to 1; other overlaps are normalised by the weight sum.
+    """
+    weights = np.ones(length, dtype=np.float32)
+    trim, ramp_len = overlap // 4, overlap - 2 * (overlap // 4)
+    if ramp_len <= 0:
+        return weights
+    ramp = np.sin(0.5 * np.pi * (np.arange(ramp_len, dtype=np.float32) + 0.5) / ramp_len) ** 2
+    rising = np.concatenate([np.zeros(trim, np.float32), ramp, np.ones(length, np.float32)])[:length]
+    if start > 0:
+        weights *= rising
+    if start + length < size:
+        weights *= rising[::-1]
+    return weights
+
+
+def auto_tile(height: int, width: int, bytes_per_pixel: float, budget: float, multiple: int,
+              overlap: int) -> Optional[int]:
+    """None (the whole image) when a ``height`` x ``width`` image fits ``budget`` bytes at
+    ``bytes_per_pixel`` of working memory, else the largest square tile (a multiple of
+    ``multiple``, at least MIN_TILE and 2 * ``overlap``) that fits."""
+    if height * width * bytes_per_pixel <= budget:
+        return None
+    side = int(math.sqrt(budget / bytes_per_pixel)) // multiple * multiple
+    floor = -(-max(MIN_TILE, 2 * overlap) // multiple) * multiple
+    return max(side, floor)

@@ -9,8 +9,8 @@ Runtime and OpenVINO are others (deploy/). They compute the same function, so ev
 end gets padding, self-ensemble, Monte-Carlo samples and tiling from this module alike.
 
 The latent z is a field over the whole (padded) image at its low resolution, one per draw
-(ensemble variant x Monte-Carlo sample), defined by the image's seed: row r of draw d is
-drawn from ``np.random.default_rng([seed, d, r])`` (``latent_field``). A tile takes its
+(ensemble variant x Monte-Carlo sample), defined by the image's seed piece by piece
+(``latent_field``). A tile takes its
 slice of the field, and a flipped or transposed ensemble variant the same transform of
 it, so with a seed an image's result depends neither on its batch, nor on the back end,
 nor (up to what a tile border cuts from the receptive field) on the tiling.
@@ -29,6 +29,9 @@ from core.tiling import (DEFAULT_MAX_MEMORY, DEFAULT_OVERLAP, auto_tile, blend_w
 from networks.InvDN_model import InvNet
 
 ENSEMBLE_SIZE = 8
+# Columns of one piece of the latent field (latent_field): small enough that a tile draws
+# little beyond its own region, large enough that seeding a generator per piece is cheap.
+LATENT_BLOCK = 64
 
 
 class Backend(Protocol):
@@ -110,16 +113,21 @@ def sample_latent(shape: tuple, rng: np.random.Generator,
     return rng.standard_normal(shape, dtype=np.float32) * np.float32(gaussian_scale)
 
 
-def latent_field(seed: int, draw: int, z_channels: int, width: int, rows: range,
+def latent_field(seed: int, draw: int, z_channels: int, rows: range, cols: range,
                  gaussian_scale: float = paper_default('train.gaussian_scale')) -> np.ndarray:
-    """Rows ``rows`` of draw ``draw`` of an image's latent field, [z_channels, len(rows), width]:
-    row r comes from ``np.random.default_rng([seed, draw, r])``, so any band of rows is
-    the same whether the field is drawn whole or tile by tile."""
-    field = np.empty((z_channels, len(rows), width), dtype=np.float32)
+    """The region ``rows`` x ``cols`` of draw ``draw`` of an image's latent field,
+    [z_channels, len(rows), len(cols)]. The field is made of pieces of one row and
+    LATENT_BLOCK columns; the piece at row r, columns from LATENT_BLOCK * b comes from
+    ``np.random.default_rng([seed, draw, r, b])``, so any region is the same whether the
+    field is drawn whole or tile by tile, and a tile draws little more than its own region."""
+    first, last = cols.start // LATENT_BLOCK, (cols.stop - 1) // LATENT_BLOCK
+    field = np.empty((z_channels, len(rows), (last - first + 1) * LATENT_BLOCK), dtype=np.float32)
     for i, row in enumerate(rows):
-        field[:, i] = sample_latent((z_channels, width), np.random.default_rng([seed, draw, row]),
-                                    gaussian_scale)
-    return field
+        for b in range(first, last + 1):
+            field[:, i, (b - first) * LATENT_BLOCK:(b - first + 1) * LATENT_BLOCK] = sample_latent(
+                (z_channels, LATENT_BLOCK), np.random.default_rng([seed, draw, row, b]), gaussian_scale)
+    offset = cols.start - first * LATENT_BLOCK
+    return field[:, :, offset:offset + len(cols)]
 
 
 def pad_to_multiple(images: np.ndarray, multiple: int, axes: Tuple[int, int] = (-2, -1)) -> np.ndarray:
@@ -170,26 +178,25 @@ def _to_float(pixels: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Draws:
-    """The latent fields of a batch: one seed per image, fields of ``width`` low-resolution
-    columns, ``mc_samples`` draws per ensemble variant."""
+    """The latent fields of a batch: one seed per image, ``mc_samples`` draws per ensemble
+    variant."""
     seeds: List[int]
     z_channels: int
-    width: int
     mc_samples: int
     gaussian_scale: float
 
-    def for_region(self, variant: int, rows: range, cols: slice) -> np.ndarray:
+    def for_region(self, variant: int, rows: range, cols: range) -> np.ndarray:
         """z [K*N, z_channels, h, w] (sample-major: row k*N + n is draw k of image n) of the
         region ``rows`` x ``cols`` (low resolution), transformed as ensemble ``variant``."""
         z = np.stack([np.stack([latent_field(seed, variant * self.mc_samples + k, self.z_channels,
-                                             self.width, rows, self.gaussian_scale)[:, :, cols]
+                                             rows, cols, self.gaussian_scale)
                                 for seed in self.seeds])
                       for k in range(self.mc_samples)])
         return _transform(z.reshape((-1,) + z.shape[2:]), variant)
 
 
 def _restore_region(backend: Backend, noisy: np.ndarray, draws: _Draws, variants: range,
-                    rows: range, cols: slice) -> np.ndarray:
+                    rows: range, cols: range) -> np.ndarray:
     """Mean over ensemble variants and MC samples for the padded region ``noisy``
     [N, C, h, w], whose latent rows/columns are ``rows``/``cols``."""
     geometry = backend.geometry
@@ -238,8 +245,7 @@ def denoise_array(backend: Backend, images: np.ndarray,
     padded_h, padded_w = padded.shape[1:3]
     seeds = [int(np.random.SeedSequence().entropy) if options.seed is None else int(options.seed)
              for _ in range(batch.shape[0])]
-    draws = _Draws(seeds, geometry.z_channels, padded_w // multiple, int(options.mc_samples),
-                   float(options.gaussian_scale))
+    draws = _Draws(seeds, geometry.z_channels, int(options.mc_samples), float(options.gaussian_scale))
     variants = range(ENSEMBLE_SIZE if options.self_ensemble else 1)
     tile = options.tile
     if tile == 'auto':
@@ -252,7 +258,7 @@ def denoise_array(backend: Backend, images: np.ndarray,
     for rows, cols in _regions(padded_h, padded_w, tile, options.tile_overlap, multiple):
         restored = _restore_region(backend, _to_float(padded[:, rows, cols]), draws, variants,
                                    range(rows.start // multiple, rows.stop // multiple),
-                                   slice(cols.start // multiple, cols.stop // multiple))
+                                   range(cols.start // multiple, cols.stop // multiple))
         restored = restored.transpose(0, 2, 3, 1)
         if tile is None:
             output = restored

@@ -19,6 +19,9 @@ MIN_TILE = 64
 DEFAULT_OVERLAP = 32
 # What --tile auto lets the network use on one tile, in bytes.
 DEFAULT_MAX_MEMORY = 3 * 2 ** 29
+# --tile auto's largest tile: larger ones run no faster per pixel, and in OpenVINO bf16
+# slower (docs/photos.md#speed), while memory grows with them.
+AUTO_TILE = 768
 
 
 def check_tiling(tile: Optional[int], overlap: int, multiple: int = 1) -> None:
@@ -76,12 +79,13 @@ def blend_weights(start: int, length: int, size: int, overlap: int) -> np.ndarra
 
 
 def auto_tile(height: int, width: int, bytes_per_pixel: float, budget: float, multiple: int,
-              overlap: int) -> Optional[int]:
-    """None (the whole image) when a ``height`` x ``width`` image fits ``budget`` bytes at
-    ``bytes_per_pixel`` of working memory, else the largest square tile (a multiple of
-    ``multiple``, at least MIN_TILE and 2 * ``overlap``) that fits."""
-    if height * width * bytes_per_pixel <= budget:
+              overlap: int, largest: int = AUTO_TILE) -> Optional[int]:
+    """None (the whole image) when a ``height`` x ``width`` image is at most ``largest`` on
+    each side and fits ``budget`` bytes at ``bytes_per_pixel`` of working memory; else the
+    largest square tile (a multiple of ``multiple``, at least MIN_TILE and 2 * ``overlap``)
+    that is at most ``largest`` and fits."""
+    if max(height, width) <= largest and height * width * bytes_per_pixel <= budget:
         return None
-    side = int(math.sqrt(budget / bytes_per_pixel)) // multiple * multiple
+    side = min(largest, int(math.sqrt(budget / bytes_per_pixel))) // multiple * multiple
     floor = -(-max(MIN_TILE, 2 * overlap) // multiple) * multiple
     return max(side, floor)

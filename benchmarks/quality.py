@@ -9,9 +9,8 @@ and scores uint8-quantised outputs as the SIDD benchmark does:
 - back ends against dygraph, same seed: the exported program through Paddle Inference fp32,
   and the repaired ONNX model through ONNX Runtime and OpenVINO fp32 when installed (largest
   difference in grey levels, PSNR against dygraph); bf16 (Paddle Inference, OpenVINO) where
-  the CPU has it (PSNR against the fp32 output, and the change of PSNR against GT);
-- tiling: a mosaic of the blocks (--mosaic ROWS COLS, about 1.3 MP by default) denoised
-  whole and in tiles (--tile, --tile_overlap): largest difference and PSNR change.
+  the CPU has it (PSNR against the fp32 output, and the change of PSNR against GT).
+Tiled against whole-image results: benchmarks/photos.py.
 """
 import json
 import os
@@ -35,10 +34,6 @@ def parse_args(argv=None):
                         help='folder with GT/ and Noisy/ blocks, e.g. ../shared/SIDD_mini/val_mini')
     parser.add_argument('--seed', type=cli.parse_seed, default=0,
                         help="latent seed of every row ('none': fresh draws)")
-    parser.add_argument('--mosaic', type=cli.positive_int, nargs=2, default=[4, 5], metavar=('ROWS', 'COLS'),
-                        help='blocks per column and row of the tiling image')
-    parser.add_argument('--tile', type=cli.positive_int, default=512, help='tile size of the tiled row')
-    parser.add_argument('--tile_overlap', type=cli.positive_int, default=32, help='tile overlap')
     parser.add_argument('--settings', nargs='+', choices=SETTINGS, default=list(SETTINGS),
                         help='evaluation settings to run (multi_forward_x8 takes minutes)')
     parser.add_argument('--json', default=None, help='also write the figures to this JSON file')
@@ -140,20 +135,6 @@ def main(argv=None) -> Dict[str, object]:
                 'psnr_vs_gt_fp32': fp32_psnr, 'psnr_vs_gt_bf16': scores(bf16)[0],
                 'psnr_vs_gt_change_db': scores(bf16)[0] - fp32_psnr}
 
-        rows, cols = args.mosaic
-        picks = [k % len(pairs) for k in range(rows * cols)]
-        mosaic_noisy = np.concatenate([np.concatenate(noisy[picks[r * cols:(r + 1) * cols]], axis=1)
-                                       for r in range(rows)], axis=0)
-        mosaic_gt = np.concatenate([np.concatenate(gt[picks[r * cols:(r + 1) * cols]], axis=1)
-                                    for r in range(rows)], axis=0)
-        whole = denoise_array(fast, mosaic_noisy, settings['one_z'])
-        tiled = denoise_array(fast, mosaic_noisy, DenoiseOptions(seed=args.seed, tile=args.tile,
-                                                                 tile_overlap=args.tile_overlap))
-        figures['tiling'] = {
-            'image': list(mosaic_noisy.shape[:2]), 'tile': args.tile, 'overlap': args.tile_overlap,
-            'max_abs_diff': float(np.abs(tiled - whole).max()),
-            'max_grey_levels': grey_levels(tiled, whole),
-            'psnr_whole_db': psnr_of(whole, mosaic_gt), 'psnr_tiled_db': psnr_of(tiled, mosaic_gt)}
 
     print(f'\nweights {args.weights}, {len(pairs)} blocks of {args.val_dir}, seed {args.seed}\n')
     print('| setting | PSNR (dB) | SSIM | gain over one z (dB) | seconds |')
@@ -180,11 +161,6 @@ def main(argv=None) -> Dict[str, object]:
                   f'({bf16["psnr_vs_gt_change_db"]:+.3f})')
         elif bf16:
             print(f'{name} bf16: {bf16}')
-    tiling = figures['tiling']
-    print(f'tiled ({tiling["tile"]}, overlap {tiling["overlap"]}) vs whole on a '
-          f'{tiling["image"][1]}x{tiling["image"][0]} mosaic: max abs diff {tiling["max_abs_diff"]:.3g} '
-          f'({tiling["max_grey_levels"]} grey levels), PSNR {tiling["psnr_whole_db"]:.2f} -> '
-          f'{tiling["psnr_tiled_db"]:.2f} dB')
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, 'w') as f:

@@ -15,7 +15,8 @@ from utils.cpu_speed import available_cpu_cores
 
 PRECISION_HINTS = {'fp32': 'f32', 'bf16': 'bf16'}
 # Working memory per pixel and draw of z (core.denoise.Backend; benchmarks/photos.py).
-BYTES_PER_PIXEL = {'fp32': 700, 'bf16': 450}
+BYTES_PER_PIXEL = {'fp32': 600, 'bf16': 450}
+SIZED_PIXELS = 512 * 512
 
 
 def openvino_bf16_supported() -> bool:
@@ -28,11 +29,13 @@ class OpenVinoBackend:
     """``model.onnx`` compiled by OpenVINO for the CPU, in fp32 or bf16 (inference precision
     hint; bf16 needs AVX512-BF16 or AMX: deploy.runtimes.check_precision).
 
-    The model is compiled for any input size. An input size seen a second time (the tiles of
-    a large photo, a folder of equal images) gets a model compiled for that size alone,
-    which OpenVINO's CPU plugin runs about 1.5x faster (docs/photos.md#speed); only the
-    newest such size is kept, and the any-size request is dropped with it, so that their
-    buffers are not held twice."""
+    OpenVINO's CPU plugin runs a model compiled for one input size about 1.5x faster in bf16
+    than one compiled for any size (docs/photos.md#speed), and compiling takes about as long
+    as a 512 x 512 run. So an input of at least SIZED_PIXELS, or one whose size comes a second
+    time (the tiles of a photo, a folder of equal blocks), gets a model compiled for its size;
+    other inputs run on the any-size model, compiled when first needed. Only the newest sized
+    model is kept, and the any-size request is dropped with it, so that no two sets of
+    buffers are held at once."""
     name = 'openvino'
 
     def __init__(self, model_file: str, geometry: Geometry, precision: str = 'fp32',
@@ -45,7 +48,6 @@ class OpenVinoBackend:
                        'PERFORMANCE_HINT': 'LATENCY',
                        'INFERENCE_NUM_THREADS': cpu_threads or available_cpu_cores()}
         self.model = self.core.read_model(model_file)
-        self.compiled = self.core.compile_model(self.model, 'CPU', self.config)
         self.geometry = geometry
         self.precision = precision
         self.bytes_per_pixel = BYTES_PER_PIXEL[precision]
@@ -53,21 +55,24 @@ class OpenVinoBackend:
         self._seen: Set[Tuple[Tuple[int, ...], ...]] = set()
         self._sized: Tuple[Optional[Tuple[Tuple[int, ...], ...]], Any] = (None, None)
 
+    def _compile(self, model: Any) -> Any:
+        return self.core.compile_model(model, 'CPU', self.config).create_infer_request()
+
     def _request(self, shapes: Tuple[Tuple[int, ...], ...]) -> Any:
         if self._sized[0] == shapes:
             return self._sized[1]
-        if shapes not in self._seen:
+        noisy_shape = shapes[0]
+        if shapes not in self._seen and noisy_shape[0] * noisy_shape[2] * noisy_shape[3] < SIZED_PIXELS:
             self._seen.add(shapes)
             if self._any_size is None:
-                self._any_size = self.compiled.create_infer_request()
+                self._any_size = self._compile(self.model)
             return self._any_size
         model = self.model.clone()
         model.reshape(dict(zip(('noisy', 'z'), shapes)))
         self._sized = (None, None)  # free the previous size's buffers before compiling
         self._any_size = None
-        request = self.core.compile_model(model, 'CPU', self.config).create_infer_request()
-        self._sized = (shapes, request)
-        return request
+        self._sized = (shapes, self._compile(model))
+        return self._sized[1]
 
     def restore(self, noisy: np.ndarray, z: np.ndarray) -> np.ndarray:
         feed = contract_feed(noisy, z, self.geometry)

@@ -165,7 +165,7 @@ class PaddleInferenceBackend:
     """The exported program in ``model_dir``, run by a Paddle Inference predictor
     (a back end of core.denoise)."""
     name = 'paddle-inference'
-    bytes_per_pixel = 4000  # oneDNN keeps every layer's buffers (benchmarks/photos.py)
+    bytes_per_pixel = 5000  # oneDNN keeps every layer's buffers (benchmarks/photos.py)
 
     def __init__(self, model_dir: str, use_gpu: bool = False, precision: str = 'fp32',
                  cpu_threads: Optional[int] = None, geometry: Optional[Geometry] = None,

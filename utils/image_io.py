@@ -81,14 +81,14 @@ def read_header(path: str) -> ImageHeader:
 
 
 def _orientation(image: Image.Image) -> int:
-    """EXIF orientation from the header only (PIL's getexif may decode a PNG to find it)."""
-    value = 1
-    if hasattr(image, 'tag_v2'):  # TIFF: a tag of the image file directory
-        value = image.tag_v2.get(ORIENTATION_TAG, 1)
-    elif image.info.get('exif'):
-        exif = Image.Exif()
-        exif.load(image.info['exif'])
-        value = exif.get(ORIENTATION_TAG, 1)
+    """The EXIF orientation still to apply after decoding, from the header only (PIL's getexif
+    may decode a PNG to find it). TIFF decoders (libtiff, in OpenCV and PIL) apply a TIFF's
+    orientation tag themselves, so for a TIFF there is nothing left to apply."""
+    if image.format == 'TIFF' or not image.info.get('exif'):
+        return 1
+    exif = Image.Exif()
+    exif.load(image.info['exif'])
+    value = exif.get(ORIENTATION_TAG, 1)
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
@@ -125,13 +125,7 @@ def read_photo(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     ``max_pixels`` before anything is decoded."""
     header = read_header(path)
     check_pixel_limit(path, header, max_pixels)
-    data = np.fromfile(path, dtype=np.uint8)
-    try:
-        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    except cv2.error as err:
-        raise ImageReadError(f'cannot decode image {path}: {str(err).strip().splitlines()[-1]}') from None
-    if img is None:
-        raise ImageReadError(f'cannot decode image (unreadable or truncated): {path}')
+    img = _decode(path)
     if img.dtype not in (np.uint8, np.uint16):
         raise ImageReadError(f'unsupported pixel type {img.dtype} in {path}: '
                              'expected 8- or 16-bit integers')
@@ -144,6 +138,27 @@ def read_photo(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     alpha = img[:, :, 3].copy() if channels == 4 else None
     pixels = np.repeat(img, 3, axis=2) if channels == 1 else img[:, :, 2::-1].copy()
     return Photo(pixels, alpha, 16 if img.dtype == np.uint16 else 8)
+
+
+def _decode(path: str) -> np.ndarray:
+    """The file's pixels as OpenCV decodes them (BGR or BGRA, or grey), in their own type."""
+    data = np.fromfile(path, dtype=np.uint8)
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error:
+        img = None
+    if img is None and path.lower().endswith(('.tif', '.tiff')):
+        # OpenCV's TIFF decoder fails on the transposing orientations (5-8); PIL's applies them.
+        try:
+            with Image.open(path) as image:
+                if image.mode in ('L', 'RGB', 'RGBA'):
+                    img = np.asarray(image)
+                    img = img[:, :, [2, 1, 0, 3][:img.shape[2]]] if img.ndim == 3 else img
+        except (OSError, ValueError):
+            img = None
+    if img is None:
+        raise ImageReadError(f'cannot decode image (unreadable or truncated): {path}')
+    return img
 
 
 def read_image_raw(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -170,7 +185,9 @@ def quantize(img: np.ndarray, bit_depth: int = 8) -> np.ndarray:
         raise ValueError(f'bit depth must be 8 or 16, got {bit_depth}')
     peak = 2 ** bit_depth - 1
     dtype = np.uint8 if bit_depth == 8 else np.uint16
-    return np.round(np.clip(img, 0.0, 1.0) * peak).astype(dtype)
+    scaled = np.clip(img, 0.0, 1.0)
+    scaled *= peak
+    return np.rint(scaled, out=scaled).astype(dtype)
 
 
 def write_image(path: str, img: np.ndarray, bit_depth: int = 8, alpha: Optional[np.ndarray] = None) -> None:

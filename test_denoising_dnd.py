@@ -28,6 +28,7 @@ def parse_args(argv=None):
     cli.add_device_args(parser)
     cli.add_backend_args(parser)
     cli.add_denoise_args(parser, self_ensemble=True, tiling=False)
+    cli.add_pixel_limit_arg(parser)
     return parser.parse_args(argv)
 
 
@@ -52,7 +53,7 @@ def main(argv=None) -> None:
     backend = models.open_backend(args.backend, models.load_model(args), args.weights, args.precision)
     try:
         report = denoise_dnd(backend, args.dnd_dir, args.result_dir, options, args.save_images,
-                             args.progress, resume=args.resume)
+                             args.progress, resume=args.resume, max_pixels=cli.max_pixels(args))
     except (OSError, KeyError, ValueError) as err:
         cli.fail(err.args[0] if isinstance(err, KeyError) else err)
     print(f'denoised {report.denoised} of {report.boxes} boxes ({report.boxes - report.denoised} kept '

@@ -20,7 +20,7 @@ from dataloaders.dnd import crop, image_path, read_boxes, read_noisy
 from core.denoise import Backend, DenoiseOptions
 from core.loop import denoise_batches
 from utils.durable import atomic_path
-from utils.image_io import write_image
+from utils.image_io import DEFAULT_MAX_PIXELS, write_image
 
 SUBMIT_DIR, BUNDLED_DIR, IMAGES_DIR = 'Submit', 'bundled', 'Images'
 EVAL_VERSION = '1.0'
@@ -48,9 +48,11 @@ class DndReport:
 
 def denoise_dnd(backend: Backend, dnd_dir: str, result_dir: str,
                 options: DenoiseOptions = DenoiseOptions(), save_images: bool = False,
-                progress: bool = True, resume: bool = False) -> DndReport:
+                progress: bool = True, resume: bool = False,
+                max_pixels: int = DEFAULT_MAX_PIXELS) -> DndReport:
     """Denoise every box of ``dnd_dir`` into ``result_dir/Submit`` (replacing existing files),
-    or with ``resume`` only the boxes without a file there."""
+    or with ``resume`` only the boxes without a file there; an image declaring more than
+    ``max_pixels`` is refused (dataloaders.dnd.read_noisy)."""
     boxes = read_boxes(dnd_dir)
     report = DndReport(images=len(boxes), boxes=sum(len(b) for b in boxes))
     bar = tqdm(total=report.boxes, desc='DND', unit='box', disable=not progress)
@@ -58,7 +60,7 @@ def denoise_dnd(backend: Backend, dnd_dir: str, result_dir: str,
         todo = [k for k in range(len(image_boxes))
                 if not (resume and os.path.isfile(box_file(result_dir, image, k)))]
         if todo:
-            noisy = read_noisy(dnd_dir, image)
+            noisy = read_noisy(dnd_dir, image, max_pixels)
             patches = ((k, crop(noisy, image_boxes[k], image_path(dnd_dir, image))) for k in todo)
             for batch in denoise_batches(backend, patches, options):
                 for (k, _), restored in batch:

@@ -1,11 +1,15 @@
 """Denoising image files: the loop of predict.py and infer.py, whatever the back end.
 
-Images are read (8/16-bit PNG, JPEG, TIFF, BMP; any size), grouped into batches of equal
-size, denoised by the one routine (core.denoise) and written under ``result_dir`` with
-their input names and bit depth; JPEG inputs are written as PNG unless the caller asks
-to keep the format, so that a denoised image is not degraded again by compression. With
-a GT folder, PSNR/SSIM are computed on 8-bit quantised images, as for SIDD. An
-unreadable image is reported by name and the others are still processed.
+A job is planned before any model is loaded (``plan_image_job``): options, inputs, each
+image's declared size against the pixel limit, and the result folder, which the run locks
+so that a second run cannot mix its images in, which must not be an input folder, and
+whose finished results ``--resume`` skips. Images are then read (8/16-bit PNG, JPEG, TIFF,
+BMP, as viewers orient them; alpha kept aside), grouped into batches of equal size,
+denoised by the one routine (core.denoise) and written under ``result_dir`` with their
+input names, bit depth and alpha; JPEG inputs are written as PNG unless the caller asks to
+keep the format, so that a denoised image is not degraded again by compression. With a GT
+folder, PSNR/SSIM are computed on 8-bit quantised images, as for SIDD. An unreadable image,
+or one whose result is not finite, is reported by name and the others are still processed.
 """
 import argparse
 import os
@@ -266,13 +270,9 @@ def finish_image_job(report: FilesReport, job: ImageJob, result_dir: str) -> Non
         cli.fail(f'{len(failures)} image(s) failed:\n  ' + '\n  '.join(failures))
 
 
-LOCK_REFUSAL = ('{folder} is in use by another run writing results there ({owner}); two runs '
-                'into one folder would mix their images. Wait for it to end, or choose another '
-                '--result_dir')
-
-
 def _result_dir_refusal(folder: str, owner: str) -> str:
-    return LOCK_REFUSAL.format(folder=folder, owner=owner)
+    return (f'{folder} is in use by another run writing results there ({owner}); two runs into '
+            'one folder would mix their images. Wait for it to end, or choose another --result_dir')
 
 
 def _finished(outputs: Sequence[str]) -> bool:

@@ -14,6 +14,10 @@ to 500 x 500 and every other round of them mirrored. Rows (--rows):
   defaults in a child process: wall seconds, peak resident memory, the back end it chose;
   beside it that back end's seconds per 256 x 256 block (a repeated size, as tiles are) and
   the target of 1.3 x that rate x the photo's pixels.
+- ``sizes``: OpenVINO (bf16 where the CPU has it, and fp32) on inputs of 256 x 256 to
+  1516 x 1356: seconds per 256 x 256 of a model compiled for any size and of one compiled for
+  the input's size (what deploy.openvino_runtime chooses between, and what --tile auto's
+  largest tile is chosen by), and how long compiling for a size takes.
 - ``memory``: for each back end and precision, the peak resident memory above the loaded
   model while one 512 x 512 and one 1024 x 1024 image are denoised whole, per pixel (what
   ``Backend.bytes_per_pixel`` holds, for --tile auto), in a child process each.
@@ -32,7 +36,7 @@ import numpy as np
 
 from apps import cli
 
-ROWS = ('seams', 'photo', 'memory')
+ROWS = ('seams', 'photo', 'sizes', 'memory')
 MEMORY_BACKENDS = (('dygraph', 'fp32'), ('paddle-inference', 'fp32'), ('onnxruntime', 'fp32'),
                    ('openvino', 'fp32'), ('openvino', 'bf16'))
 BLOCK = 500
@@ -178,6 +182,52 @@ def photo(args: argparse.Namespace, model, weights: str, blocks: List[np.ndarray
     return figures
 
 
+SIZES = ((256, 256), (512, 512), (768, 768), (1024, 1024), (1516, 1356))
+
+
+def sizes(model, weights: str) -> List[Dict[str, object]]:
+    from deploy.cache import exported_model
+    from deploy.openvino_runtime import PRECISION_HINTS, openvino_bf16_supported
+    from deploy.runtimes import installed
+
+    if not installed('openvino'):
+        print('sizes: skipped, OpenVINO is not installed')
+        return []
+    import openvino
+
+    onnx_file = os.path.join(exported_model(model, weights, 'onnx', False, say=None), 'model.onnx')
+    core = openvino.Core()
+    rows = []
+    for precision in ('bf16', 'fp32') if openvino_bf16_supported() else ('fp32',):
+        config = {'INFERENCE_PRECISION_HINT': PRECISION_HINTS[precision], 'PERFORMANCE_HINT': 'LATENCY'}
+        any_size = core.compile_model(core.read_model(onnx_file), 'CPU', config).create_infer_request()
+        for height, width in SIZES:
+            rng = np.random.default_rng(0)
+            feed = {'noisy': rng.random((1, 3, height, width), dtype=np.float32),
+                    'z': rng.standard_normal((1, 45, height // 4, width // 4), dtype=np.float32)}
+            sized_model = core.read_model(onnx_file)
+            sized_model.reshape({name: array.shape for name, array in feed.items()})
+            start = time.perf_counter()
+            sized = core.compile_model(sized_model, 'CPU', config).create_infer_request()
+            compile_seconds = time.perf_counter() - start
+            blocks = height * width / 256 ** 2
+            row = {'precision': precision, 'size': [height, width], 'compile_s': compile_seconds}
+            for name, request in (('any_size', any_size), ('sized', sized)):
+                request.infer(feed)
+                times = []
+                for _ in range(max(2, round(6 / blocks))):
+                    start = time.perf_counter()
+                    request.infer(feed)
+                    times.append(time.perf_counter() - start)
+                row[f'{name}_s_per_256_block'] = float(np.median(times)) / blocks
+            del sized
+            rows.append(row)
+            print(f'sizes: openvino {precision} {width} x {height}: {row["any_size_s_per_256_block"]:.3f} s per '
+                  f'256 x 256 compiled for any size, {row["sized_s_per_256_block"]:.3f} s for this size '
+                  f'(compiling for it: {compile_seconds:.2f} s)', flush=True)
+    return rows
+
+
 def memory_child(model, weights: str, name: str, precision: str, side: int) -> None:
     """The child of the memory row: one line of JSON."""
     import resource
@@ -234,6 +284,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
         figures['seams'] = seams(args, model, weights, blocks)
     if 'photo' in args.rows:
         figures['photo'] = photo(args, model, weights, blocks)
+    if 'sizes' in args.rows:
+        figures['sizes'] = sizes(model, weights)
     if 'memory' in args.rows:
         figures['memory'] = memory(args)
     if args.json:

@@ -233,7 +233,7 @@ def denoise_array(backend: Backend, images: np.ndarray,
     single = getattr(images, 'ndim', None) == 3
     batch = images[None] if single else images
     if (not isinstance(batch, np.ndarray) or batch.ndim != 4 or batch.shape[3] != geometry.channel_in
-            or batch.dtype.kind not in 'uf'):
+            or not (batch.dtype.kind == 'f' or batch.dtype in (np.uint8, np.uint16))):
         raise ValueError(f'images must be a [N, H, W, {geometry.channel_in}] (or [H, W, '
                          f'{geometry.channel_in}]) array of floats in [0, 1] or 8/16-bit integers, '
                          f'got {type(images).__name__} {getattr(images, "dtype", "")} of shape '

@@ -11,6 +11,8 @@ from typing import List, Tuple
 
 import numpy as np
 
+from utils.image_io import DEFAULT_MAX_PIXELS
+
 INFO_FILE = 'info.mat'
 IMAGES_DIR = 'images_srgb'
 IMAGE_KEY = 'InoisySRGB'
@@ -47,8 +49,9 @@ def read_boxes(dnd_dir: str) -> List[np.ndarray]:
     return boxes
 
 
-def read_noisy(dnd_dir: str, image: int) -> np.ndarray:
-    """The noisy sRGB image ``image`` (0-based) as float32 HWC, as the official code reads it."""
+def read_noisy(dnd_dir: str, image: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """The noisy sRGB image ``image`` (0-based) as float32 HWC, as the official code reads it;
+    one whose declared size is above ``max_pixels`` is refused before it is read."""
     import h5py
 
     path = image_path(dnd_dir, image)
@@ -57,6 +60,11 @@ def read_noisy(dnd_dir: str, image: int) -> np.ndarray:
     with h5py.File(path, 'r') as f:
         if IMAGE_KEY not in f:
             raise KeyError(f'{path} has no {IMAGE_KEY!r}; found {sorted(f.keys())}')
+        shape = f[IMAGE_KEY].shape  # [3, W, H]: MATLAB's column-major order
+        if len(shape) == 3 and shape[1] * shape[2] > max_pixels:
+            raise ValueError(f'{path}: {IMAGE_KEY} is {shape[1]} x {shape[2]} = '
+                             f'{shape[1] * shape[2] / 1e6:.0f} MP, above the limit of '
+                             f'{max_pixels / 1e6:.0f} MP (raise it with --max_megapixels)')
         noisy = np.float32(np.array(f[IMAGE_KEY]).T)
     if noisy.ndim != 3 or noisy.shape[2] != 3:
         raise ValueError(f'{path}: {IMAGE_KEY} has shape {noisy.shape}; expected [H, W, 3]')

@@ -87,3 +87,10 @@ def test_bad_dnd_folders_are_named(small_weights, tmp_path):
     with pytest.raises(SystemExit, match=r'0001\.mat: box .* outside the 40x40 image'):
         run(tmp_path / 'small', tmp_path / 'o3', weights)
     assert len(read_boxes(str(tmp_path / 'dnd'))[0]) == len(boxes[0]) == 2
+
+
+def test_a_dnd_image_above_the_pixel_limit_is_refused_before_it_is_read(small_weights, tmp_path):
+    _, weights = small_weights
+    make_dnd(str(tmp_path / 'dnd'), num_images=1, num_boxes=2)  # 96 x 128 images
+    with pytest.raises(SystemExit, match=r'0001\.mat: InoisySRGB is 128 x 96 = 0 MP, above the limit'):
+        run(tmp_path / 'dnd', tmp_path / 'out', weights, '--max_megapixels', '0.01')

@@ -153,7 +153,7 @@ def test_evaluation_prediction_export_and_inference(scratch):
     ours = run(scratch, 'python predict.py --weights pretrained/InvDN_SIDD_mini_demo.pdparams --input '
                         'SIDD_mini/val_mini/Noisy --gt_dir SIDD_mini/val_mini/GT --result_dir results/predict')
     assert means(predicted) == means(ours) and 'weights: ./pretrained/model_best.pdparams' in predicted
-    first = sorted(os.listdir(scratch / 'predict_results'))[0]
+    first = sorted(name for name in os.listdir(scratch / 'predict_results') if not name.startswith('.'))[0]
     np.testing.assert_array_equal(read_image_raw(str(scratch / 'predict_results' / first)),
                                   read_image_raw(str(scratch / 'results' / 'predict' / first)))
 

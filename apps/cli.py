@@ -203,9 +203,9 @@ def add_backend_args(parser: argparse.ArgumentParser, exported: bool = False, ph
         parser.add_argument('--precision', choices=('auto',) + PRECISIONS,
                             default='auto' if photos else 'fp32',
                             help='bf16: OpenVINO (inference precision hint) or Paddle Inference on '
-                                 'CPUs with AVX512-BF16/AMX, refused elsewhere; auto: bf16 with '
-                                 'OpenVINO where the CPU has it (same PSNR, results within 2 grey '
-                                 'levels of fp32: docs/deployment.md#bf16), else fp32')
+                                 'CPUs with AVX512-BF16/AMX, refused elsewhere; auto: for a job of '
+                                 '1 MP or more bf16 with OpenVINO where the CPU has it (results '
+                                 'within 3 grey levels of fp32: docs/photos.md#back-ends), else fp32')
 
 
 def parse_tile(value: str) -> Union[int, str, None]:

@@ -69,7 +69,9 @@ def open_backend(name: str, model: InvNetOneForward, weights: str, precision: st
 
     ``auto``: the fastest runtime installed for the device, except that a job of
     ``work_megapixels`` below EXPORT_PAYS_OFF_MEGAPIXELS runs in dygraph when the weights
-    have no cached export yet. ``precision`` auto: bf16 where the runtime and CPU have it
+    have no cached export yet. ``precision`` auto: for such a small job fp32, on which every
+    back end gives the same images to a grey level, so that the result does not depend on
+    whether an export was cached; for a larger one bf16 where the runtime and CPU have it
     (deploy.runtimes.auto_precision), else fp32."""
     use_gpu = on_gpu()
     why, asked_precision = 'the fastest installed for this device', precision
@@ -82,8 +84,9 @@ def open_backend(name: str, model: InvNetOneForward, weights: str, precision: st
             why = (f'{work_megapixels:.2f} MP to denoise, too little to pay back exporting for '
                    f'{runtime}, which happens once per weights file: --backend {runtime}')
             runtime = 'dygraph'
-        if precision == 'auto':
-            precision = auto_precision(runtime, use_gpu)
+        if precision == 'auto':  # small jobs fp32, so that a cached export changes no result
+            small = work_megapixels is not None and work_megapixels < EXPORT_PAYS_OFF_MEGAPIXELS
+            precision = 'fp32' if small else auto_precision(runtime, use_gpu)
         if runtime == 'dygraph':
             if precision != 'fp32':
                 raise ValueError(f'precision={precision} needs --backend openvino or '

@@ -264,4 +264,9 @@ def test_auto_runs_a_small_job_in_dygraph_until_the_weights_are_exported(small_m
     cache.exported_model(load_network(weights), weights, 'onnx' if fastest in ONNX_RUNTIMES else 'paddle',
                          say=None)
     predict.main(['--weights', weights, '--input', str(photos), '--result_dir', str(tmp_path / 'second')])
-    assert f'back end: {fastest} (auto: the fastest installed' in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert f'back end: {fastest} (auto: the fastest installed' in said
+    assert f'{fastest} (auto: the fastest installed for this device), fp32' in said  # small: no bf16
+    for name in ('a.png', 'b.png'):  # the same images whichever back end ran
+        first = read_image_raw(str(tmp_path / 'first' / name)).astype(int)
+        assert np.abs(read_image_raw(str(tmp_path / 'second' / name)).astype(int) - first).max() <= 1

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, List, NoReturn, Optional, Sequence, Tuple
 
 from config import SCHEMA, Config, load_config, paper_default
 from core.contract import BACKENDS, PRECISIONS
-from core.tiling import DEFAULT_MAX_MEMORY, DEFAULT_OVERLAP, MIN_TILE
+from core.tiling import AUTO_TILE, DEFAULT_MAX_MEMORY, DEFAULT_OVERLAP, MIN_TILE
 from utils.console import quiet_paddle
 from utils.cpu_speed import configure_cpu
 
@@ -250,8 +250,9 @@ def add_denoise_args(parser: argparse.ArgumentParser, self_ensemble: bool, tilin
                              "back end, tiled or whole; 'none' draws fresh z")
     if tiling:
         parser.add_argument('--tile', type=parse_tile, default='auto',
-                            help='auto: the whole image when it fits --max_memory, else the largest '
-                                 'tile that does; 0: always the whole image; N: tiles of at most N x N '
+                            help=f'auto: the whole image when it is at most {AUTO_TILE} x {AUTO_TILE} and '
+                                 f'fits --max_memory, else tiles of at most {AUTO_TILE} that fit; 0: always '
+                                 'the whole image; N: tiles of at most N x N '
                                  f"pixels (>= {MIN_TILE}, a multiple of the network's downsampling "
                                  'factor). Tiles share the image\'s latent field and are blended, so '
                                  'the result matches the whole image\'s (docs/photos.md#tiling)')

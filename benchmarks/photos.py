@@ -35,6 +35,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from apps import cli
+from benchmarks.report import write_json
 
 ROWS = ('seams', 'photo', 'sizes', 'memory')
 MEMORY_BACKENDS = (('dygraph', 'fp32'), ('paddle-inference', 'fp32'), ('onnxruntime', 'fp32'),
@@ -288,10 +289,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
         figures['sizes'] = sizes(model, weights)
     if 'memory' in args.rows:
         figures['memory'] = memory(args)
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, 'w') as f:
-            json.dump(figures, f, indent=1)
+    write_json(args.json, figures)
     return figures
 
 

@@ -12,8 +12,6 @@ and scores uint8-quantised outputs as the SIDD benchmark does:
   the CPU has it (PSNR against the fp32 output, and the change of PSNR against GT).
 Tiled against whole-image results: benchmarks/photos.py.
 """
-import json
-import os
 import tempfile
 import time
 from typing import Dict, List
@@ -21,6 +19,7 @@ from typing import Dict, List
 import numpy as np
 
 from apps import cli
+from benchmarks.report import write_json
 
 
 SETTINGS = ('one_z', 'forward_x8', 'mc_16', 'multi_forward_x8')
@@ -161,10 +160,7 @@ def main(argv=None) -> Dict[str, object]:
                   f'({bf16["psnr_vs_gt_change_db"]:+.3f})')
         elif bf16:
             print(f'{name} bf16: {bf16}')
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, 'w') as f:
-            json.dump(figures, f, indent=1)
+    write_json(args.json, figures)
     return figures
 
 

@@ -32,8 +32,10 @@ def run(scratch: Path, command: str, timeout: int = 300) -> str:
 
 
 def run_until_first_iteration(scratch: Path, command: str, niter: int, timeout: int = 300) -> str:
-    """A training command of ``niter`` iterations, stopped once its first iteration is done."""
-    first = re.compile(rf'\b1/{niter}\b')
+    """A training command of ``niter`` iterations, stopped once it has read its data and built
+    its model (the line that counts the training images and the iterations to run) or, where
+    that line is not on its output, once its first iteration is done."""
+    first = re.compile(rf'(iterations 0 -> {niter}\b|\b1/{niter}\b)')
     # A mark in the environment finds the processes the command starts, also those that
     # paddle.distributed.launch puts in sessions of their own.
     mark = f'INVDN_TEST_RUN={os.getpid()}_{time.monotonic_ns()}'

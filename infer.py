@@ -1,7 +1,7 @@
 """Denoise images with the model written by export_model.py: Paddle Inference, or with
 --backend onnxruntime / openvino the ONNX model of export_model.py --format onnx.
 
-The same routine as predict.py (padding, per-image seeded z, self-ensemble, Monte-Carlo
+The same routine as predict.py (padding, the seeded latent field, self-ensemble, Monte-Carlo
 samples, tiling) with the exported model as its back end, so both scripts give the
 same images for the same weights and seed. Paddle Inference runs on CPU through oneDNN
 (--enable_mkldnn False: Paddle's native kernels), in bf16 on CPUs that have it; on GPU in

@@ -34,7 +34,8 @@ DEFAULT_WEIGHTS = (('pretrained/InvDN_ResUnit_x4.pdparams', 'the converted offic
                    ('pretrained/model_best.pdparams', 'a trained model, the earlier Paddle '
                     "reproduction's default weights file"),
                    ('pretrained/InvDN_SIDD_mini_demo.pdparams',
-                    'the demo model trained on SIDD_mini, a small-data demo (docs/demo_model.md)'))
+                    'the demo model trained on 10 dim SIDD_mini scenes: bright, colourful photos come '
+                    'out wrong with it, docs/demo_model.md#limits'))
 DEVICES = SCHEMA['device'].choices
 
 
@@ -171,8 +172,9 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     """--weights, --block_num, --scale."""
     parser.add_argument('--weights', default=None,
                         help='model weights (.pdparams: converted official weights or a training '
-                             f'checkpoint); None: {DEFAULT_WEIGHTS[0][0]} when present, else the '
-                             f'shipped demo model {DEFAULT_WEIGHTS[1][0]}')
+                             'checkpoint); None: the first present of '
+                             + ', '.join(path for path, _ in DEFAULT_WEIGHTS)
+                             + ' (the last is the shipped demo model)')
     parser.add_argument('--block_num', type=int, nargs='+', default=None,
                         help='coupling blocks per downsampling stage (None: from the checkpoint '
                              "config if saved by our trainer, else the paper's)")

@@ -191,6 +191,8 @@ def denoise_files(backend: Backend, files: Sequence[str], result_dir: str,
     for batch in denoise_batches(backend, _read(files, max_pixels, report), options, batch_size,
                                  clock=timer):
         for (name, _, photo, path), out in batch:
+            if photo.grey:  # the network sees RGB; a grey photo comes back grey, not tinted
+                out = np.repeat(out.mean(axis=2, keepdims=True), 3, axis=2)
             if not np.isfinite(out).all():
                 report.failures.append(
                     f'{name}: the denoised image holds NaN or Inf and was not written; the network '
@@ -198,7 +200,8 @@ def denoise_files(backend: Backend, files: Sequence[str], result_dir: str,
                     f'{options.gaussian_scale}?)')
                 continue
             try:
-                write_image(os.path.join(result_dir, result_name(name, output_format)), out,
+                write_image(os.path.join(result_dir, result_name(name, output_format)),
+                            out[:, :, 0] if photo.grey and photo.alpha is None else out,
                             photo.depth, alpha=photo.alpha)
             except DiskFullError as err:  # every later write would fail too: stop here
                 report.failures.append(f'{name}: {err}')

@@ -75,6 +75,9 @@ def open_backend(name: str, model: InvNetOneForward, weights: str, precision: st
     (deploy.runtimes.auto_precision), else fp32."""
     use_gpu = on_gpu()
     why, asked_precision = 'the fastest installed for this device', precision
+    if precision == 'fp16' and not use_gpu:
+        cli.fail('precision fp16 is a GPU precision; on this CPU use --precision fp32, or bf16 '
+                 '(OpenVINO, Paddle Inference) where the CPU has AVX512-BF16/AMX')
     try:
         runtime = resolve_backend(name, 'fp32' if precision == 'auto' else precision, gpu=use_gpu)
         fmt = 'onnx' if runtime in ONNX_RUNTIMES else 'paddle'

@@ -98,7 +98,7 @@ class DenoiseOptions:
             raise ValueError(f'gaussian_scale must be a finite number >= 0 (the standard '
                              f'deviation of z; 1 as trained), got {self.gaussian_scale}')
         if self.seed is not None and (int(self.seed) != self.seed or self.seed < 0):
-            raise ValueError(f'seed must be a non-negative integer or None, got {self.seed}')
+            raise ValueError(f"seed must be a non-negative integer (or 'none' for fresh draws), got {self.seed}")
         if self.tile == 'auto':
             if not self.max_memory > 0:
                 raise ValueError(f'max_memory must be positive, got {self.max_memory}')

@@ -11,7 +11,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from utils.image_io import DEFAULT_MAX_PIXELS
+from utils.image_io import DEFAULT_MAX_PIXELS, megapixels
 
 INFO_FILE = 'info.mat'
 IMAGES_DIR = 'images_srgb'
@@ -63,8 +63,8 @@ def read_noisy(dnd_dir: str, image: int, max_pixels: int = DEFAULT_MAX_PIXELS) -
         shape = f[IMAGE_KEY].shape  # [3, W, H]: MATLAB's column-major order
         if len(shape) == 3 and shape[1] * shape[2] > max_pixels:
             raise ValueError(f'{path}: {IMAGE_KEY} is {shape[1]} x {shape[2]} = '
-                             f'{shape[1] * shape[2] / 1e6:.0f} MP, above the limit of '
-                             f'{max_pixels / 1e6:.0f} MP (raise it with --max_megapixels)')
+                             f'{megapixels(shape[1] * shape[2])}, above the limit of '
+                             f'{megapixels(max_pixels)} (raise it with --max_megapixels)')
         noisy = np.float32(np.array(f[IMAGE_KEY]).T)
     if noisy.ndim != 3 or noisy.shape[2] != 3:
         raise ValueError(f'{path}: {IMAGE_KEY} has shape {noisy.shape}; expected [H, W, 3]')

@@ -25,6 +25,7 @@ from core.contract import CONTRACT_FILE
 from deploy.export import export_onnx, export_program
 from deploy.onnx_graph import ONNX_FILE
 from networks.InvDN_model_oneForward import InvNetOneForward
+from utils.durable import umask_mode
 from utils.file_lock import exclusive_lock
 
 CACHE_ENV = 'INVDN_EXPORT_CACHE'
@@ -108,6 +109,7 @@ def exported_model(model: InvNetOneForward, weights: str, fmt: str = 'paddle', u
         if say:
             say(f'exporting and verifying the model once for these weights into {folder}')
         staging = tempfile.mkdtemp(prefix=f'.{key}.', suffix='.tmp', dir=root)
+        os.chmod(staging, umask_mode(directory=True))  # mkdtemp makes it private (0700)
         try:
             report = export_program(model, staging, weights=weights, use_gpu=use_gpu)
             if fmt == 'onnx':

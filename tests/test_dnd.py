@@ -92,5 +92,6 @@ def test_bad_dnd_folders_are_named(small_weights, tmp_path):
 def test_a_dnd_image_above_the_pixel_limit_is_refused_before_it_is_read(small_weights, tmp_path):
     _, weights = small_weights
     make_dnd(str(tmp_path / 'dnd'), num_images=1, num_boxes=2)  # 96 x 128 images
-    with pytest.raises(SystemExit, match=r'0001\.mat: InoisySRGB is 128 x 96 = 0 MP, above the limit'):
+    with pytest.raises(SystemExit,
+                       match=r'0001\.mat: InoisySRGB is 128 x 96 = 0\.0123 MP, above the limit of 0\.01 MP'):
         run(tmp_path / 'dnd', tmp_path / 'out', weights, '--max_megapixels', '0.01')

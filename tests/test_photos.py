@@ -153,8 +153,8 @@ def test_oversized_images_are_reported_and_the_others_denoised(small_model_file,
         run_predict(weights, '--input', str(photos), '--result_dir', str(out), '--max_megapixels', '0.005')
     message = str(failure.value.code)
     assert '2 image(s) failed' in message
-    assert 'claims_60000.png is 60000 x 60000 = 3600 MP, above the limit of 0 MP' in message
-    assert 'big.png is 90 x 80' in message and '--max_megapixels' in message
+    assert 'claims_60000.png is 60000 x 60000 = 3600 MP, above the limit of 0.005 MP' in message
+    assert 'big.png is 90 x 80 = 0.0072 MP' in message and '--max_megapixels' in message
     assert visible(out) == ['a.png', 'b.png']
 
 
@@ -270,3 +270,16 @@ def test_auto_runs_a_small_job_in_dygraph_until_the_weights_are_exported(small_m
     for name in ('a.png', 'b.png'):  # the same images whichever back end ran
         first = read_image_raw(str(tmp_path / 'first' / name)).astype(int)
         assert np.abs(read_image_raw(str(tmp_path / 'second' / name)).astype(int) - first).max() <= 1
+
+
+def test_a_grey_photo_comes_back_grey(small_model_file, tmp_path):
+    _, weights = small_model_file
+    rng = np.random.default_rng(3)
+    grey = rng.integers(0, 256, (24, 30)).astype(np.uint8)
+    write_image(str(tmp_path / 'in' / 'grey.png'), grey)
+    Image.fromarray(np.stack([grey, grey], axis=2), 'LA').save(tmp_path / 'in' / 'grey_alpha.png')
+    run_predict(weights, '--input', str(tmp_path / 'in'), '--result_dir', str(tmp_path / 'out'))
+    assert Image.open(tmp_path / 'out' / 'grey.png').mode == 'L'
+    with_alpha = read_photo(str(tmp_path / 'out' / 'grey_alpha.png'))
+    np.testing.assert_array_equal(with_alpha.alpha, grey)
+    assert (with_alpha.pixels == with_alpha.pixels[:, :, :1]).all()  # no tint

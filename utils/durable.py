@@ -59,11 +59,15 @@ def is_temp_name(name: str) -> bool:
     return bool(TEMP_PATTERN.match(name))
 
 
-def umask_mode() -> int:
-    """The mode a new file gets under the process's umask (0666 & ~umask)."""
+def current_umask() -> int:
     mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
+
+
+def umask_mode(directory: bool = False) -> int:
+    """The mode a new file (0666 & ~umask) or folder (0777 & ~umask) gets under the umask."""
+    return (0o777 if directory else 0o666) & ~current_umask()
 
 
 def disk_full_error(path: str, err: OSError) -> OSError:

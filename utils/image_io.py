@@ -2,7 +2,8 @@
 
 Images inside the project are float32 HWC RGB arrays in [0, 1], or the file's own 8/16-bit
 integers where memory matters (a large photo is held once in its own type). Files may be 8-
-or 16-bit PNG/JPEG/TIFF/BMP, grayscale, RGB or RGBA; grayscale becomes 3 channels. Reading
+or 16-bit PNG/JPEG/TIFF/BMP, grey, RGB or RGBA; grey becomes 3 channels (``Photo.grey``
+says it was grey, and ``write_image`` writes a 2-D image grey). Reading
 is as a viewer shows the file: the EXIF orientation is applied. The declared size is read
 from the header before anything is decoded, and an image above the pixel limit is refused
 by name (a header can claim any size; decoding it would exhaust memory). ``read_photo``
@@ -48,6 +49,7 @@ class ImageHeader:
     width: int
     height: int
     orientation: int = 1
+    mode: str = ''  # PIL's name of the pixel layout, e.g. 'RGB', 'L', 'LA', 'I;16'
 
     @property
     def pixels(self) -> int:
@@ -73,11 +75,12 @@ def read_header(path: str) -> ImageHeader:
             with Image.open(path) as image:
                 width, height = image.size
                 orientation = _orientation(image)
+                mode = image.mode
     except (OSError, ValueError, SyntaxError):
         raise ImageReadError(f'cannot decode image (unreadable or truncated): {path}') from None
     finally:
         Image.MAX_IMAGE_PIXELS = limit
-    return ImageHeader(width, height, orientation)
+    return ImageHeader(width, height, orientation, mode)
 
 
 def _orientation(image: Image.Image) -> int:
@@ -107,17 +110,25 @@ def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
 @dataclass
 class Photo:
     """An image file's pixels as a viewer shows them: ``pixels`` HWC RGB in the file's integer
-    type, ``alpha`` HW of the same type or None, ``depth`` 8 or 16."""
+    type (a grey image's one channel three times), ``alpha`` HW of the same type or None,
+    ``depth`` 8 or 16, ``grey`` whether the file is grey (with or without alpha)."""
     pixels: np.ndarray
     alpha: Optional[np.ndarray]
     depth: int
+    grey: bool = False
+
+
+def megapixels(pixels: float) -> str:
+    """'3600 MP', '12.0 MP', '0.0072 MP': whole numbers from 100 MP, else 3 digits."""
+    value = pixels / 1e6
+    return f'{value:.0f} MP' if value >= 100 else f'{value:.3g} MP'
 
 
 def check_pixel_limit(path: str, header: ImageHeader, max_pixels: int) -> None:
     if header.pixels > max_pixels:
         raise ImageReadError(f'{path} is {header.width} x {header.height} = '
-                             f'{header.pixels / 1e6:.0f} MP, above the limit of '
-                             f'{max_pixels / 1e6:.0f} MP (raise it with --max_megapixels)')
+                             f'{megapixels(header.pixels)}, above the limit of '
+                             f'{megapixels(max_pixels)} (raise it with --max_megapixels)')
 
 
 def read_photo(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
@@ -137,7 +148,8 @@ def read_photo(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     img = orient(img, header.orientation)
     alpha = img[:, :, 3].copy() if channels == 4 else None
     pixels = np.repeat(img, 3, axis=2) if channels == 1 else img[:, :, 2::-1].copy()
-    return Photo(pixels, alpha, 16 if img.dtype == np.uint16 else 8)
+    grey = channels == 1 or header.mode in ('LA', 'La')  # OpenCV decodes grey + alpha as BGRA
+    return Photo(pixels, alpha, 16 if img.dtype == np.uint16 else 8, grey)
 
 
 def _decode(path: str) -> np.ndarray:

@@ -263,8 +263,8 @@ class ImageJob:
 
 def finish_image_job(report: FilesReport, job: ImageJob, result_dir: str) -> None:
     """Summary of ``denoise_files``; exit status 1 (apps.cli.fail) when an image failed."""
-    done = f' ({len(job.skipped)} more finished by the earlier run: --resume)' if job.skipped else ''
-    print(f'denoised {report.written} of {job.total} image(s) into {result_dir}{done}')
+    kept = f'; {len(job.skipped)} finished by the earlier run were kept (--resume)' if job.skipped else ''
+    print(f'denoised {report.written} of {job.total} image(s) into {result_dir}{kept}')
     if report.scores:
         psnr, ssim = np.mean(list(report.scores.values()), axis=0)
         print(f'mean over {len(report.scores)} image(s) with GT:\n{mean_lines(psnr, ssim)}')

@@ -286,6 +286,31 @@ def _check_consistency(data: Dict[str, Any]) -> None:
     steps = data['train']['lr_steps']
     if steps != sorted(steps):
         raise ConfigError(f"config key 'train.lr_steps' must be increasing, got {steps}")
+    name = data['name']
+    if not name or name in ('.', '..') or '/' in name or '\\' in name:
+        raise ConfigError(f"config key 'name' must be one folder name inside path.experiments_root "
+                          f"(no '/', not '.' or '..'), got {name!r}")
+    train = data['train']
+    ranges = {'train.lr_G': (train['lr_G'], 0, None, False),
+              'train.beta1': (train['beta1'], 0, 1, True), 'train.beta2': (train['beta2'], 0, 1, True),
+              'train.weight_decay_G': (train['weight_decay_G'], 0, None, True),
+              'train.gradient_clipping': (train['gradient_clipping'], 0, None, True),
+              'train.gaussian_scale': (train['gaussian_scale'], 0, None, True),
+              'datasets.train.sigma': (data['datasets']['train']['sigma'], 0, None, True),
+              'datasets.val.sigma': (data['datasets']['val']['sigma'], 0, None, True),
+              **{f'train.{key}': (train[key], 0, None, True)
+                 for key in ('lambda_fit_forw', 'lambda_rec_back', 'lambda_grad_back', 'lambda_ssim_back')}}
+    for key, (value, low, high, low_allowed) in ranges.items():
+        if value is None:
+            continue
+        if not math.isfinite(value) or value < low or (value == low and not low_allowed) or \
+                (high is not None and value >= high):
+            expected = (f'in [{low}, {high})' if high is not None else
+                        f'>= {low}' if low_allowed else f'> {low}')
+            raise ConfigError(f"config key '{key}' must be a finite number {expected}, got {value}")
+    if data['datasets']['train']['n_workers'] < 0:
+        raise ConfigError("config key 'datasets.train.n_workers' must be 0 (no worker processes) or "
+                          f"more, got {data['datasets']['train']['n_workers']}")
 
 
 def load_config(path: Optional[str] = None, overrides: Iterable[str] = ()) -> Config:

@@ -160,3 +160,28 @@ def test_cpu_demo_config_keeps_the_paper_model_and_objective():
                 'pixel_criterion_back', 'gaussian_scale', 'lr_gamma'):
         assert demo.train[key] == paper_default(f'train.{key}'), key
     assert (demo.datasets.train.batch_size, demo.datasets.train.GT_size) == (4, 96)
+
+
+@pytest.mark.parametrize('override,match', [
+    ('name=../x', "'name' must be one folder name"), ('name=a/b', "'name' must be one folder name"),
+    ('name=..', "'name' must be one folder name"),
+    ('train.lr_G=-0.1', "'train.lr_G' must be a finite number > 0, got -0.1"),
+    ('train.lr_G=0', "'train.lr_G' must be a finite number > 0"),
+    ('train.beta2=1.5', r"'train.beta2' must be a finite number in \[0, 1\)"),
+    ('train.weight_decay_G=-1', "'train.weight_decay_G' must be a finite number >= 0"),
+    ('train.gaussian_scale=.nan', "'train.gaussian_scale' must be a finite number >= 0"),
+    ('train.lambda_rec_back=-1', "'train.lambda_rec_back' must be a finite number >= 0"),
+    ('datasets.train.sigma=-5', "'datasets.train.sigma' must be a finite number >= 0"),
+    ('datasets.train.n_workers=-1', "'datasets.train.n_workers' must be 0")])
+def test_values_out_of_range_are_refused_by_key(override, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(None, [override])
+
+
+def test_a_name_outside_the_experiments_root_is_refused_before_anything_is_written(tmp_path):
+    import train_denoising_1card
+
+    with pytest.raises(SystemExit, match="'name' must be one folder name"):
+        train_denoising_1card.main(['-o', f'path.experiments_root={tmp_path / "root"}', 'name=../escaped',
+                                    'device=cpu'])
+    assert not (tmp_path / 'escaped').exists() and not (tmp_path / 'root').exists()

@@ -149,7 +149,7 @@ def test_keep_checkpoints_is_checked():
         load_config(None, ['logger.keep_checkpoints=two'])
 
 
-def test_training_script_bad_config_and_resume_without_readable_checkpoint(tmp_path, capsys):
+def test_training_script_bad_config_and_resume_without_readable_checkpoint(synthetic_sidd, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         train_denoising_1card.main(['-o', 'train.niter=many'])
     assert "error: override 'train.niter=many'" in str(exc.value.code)
@@ -158,7 +158,9 @@ def test_training_script_bad_config_and_resume_without_readable_checkpoint(tmp_p
     (models / 'model_latest.pdparams').write_bytes(b'')
     with pytest.raises(SystemExit) as exc:
         train_denoising_1card.main(['-o', f'path.experiments_root={tmp_path}', 'name=exp',
-                                    'device=cpu', '--resume'])
+                                    'device=cpu', f'datasets.train.dataroot={synthetic_sidd / "train"}',
+                                    f'datasets.val.dataroot={synthetic_sidd / "val"}',
+                                    'datasets.train.GT_size=32', 'datasets.train.batch_size=2', '--resume'])
     message = str(exc.value.code)
     assert 'no readable checkpoint' in message and 'model_latest.pdparams is empty' in message
     assert 'Traceback' not in capsys.readouterr().err

@@ -1,6 +1,8 @@
 """The training loop: learning, resuming, determinism, checkpoints, NaN guard, two processes."""
 import math
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -314,3 +316,48 @@ def test_amp_on_the_cpu_stops_with_the_reason(synthetic_sidd, tmp_path):
     with pytest.raises(TrainingError, match='train.amp=O1 needs a GPU'):
         Trainer(small_config(synthetic_sidd, tmp_path, 'amp', 'train.niter=1', 'train.amp=O1'))
     assert not (tmp_path / 'amp').exists()
+
+
+def copy_data(synthetic_sidd, tmp_path):
+    data = tmp_path / 'data'
+    shutil.copytree(synthetic_sidd, data)
+    return data
+
+
+@pytest.mark.parametrize('problem,match', [
+    ('unpaired', 'GT/ and Noisy/ must hold the same file names'),
+    ('batch', r"'datasets.train.batch_size' \(8 per process x 1\) is larger than the 4 training image"),
+    ('crop', r"'datasets.train.GT_size' \(96\) is larger than the smallest training image, .*0_\d\.PNG \(64 x 64\)")])
+def test_data_that_cannot_train_is_refused_before_the_experiment_folder(synthetic_sidd, tmp_path,
+                                                                        problem, match):
+    data = copy_data(synthetic_sidd, tmp_path)
+    extra = []
+    if problem == 'unpaired':
+        os.rename(data / 'train' / 'Noisy' / '0_1.PNG', data / 'train' / 'Noisy' / 'other.PNG')
+    elif problem == 'batch':
+        extra = ['datasets.train.batch_size=8']
+    else:
+        extra = ['datasets.train.GT_size=96']
+    command = [sys.executable, str(REPO / 'train_denoising_1card.py'), '-o',
+               *small_overrides(data, tmp_path / 'exp', 'run', 'train.niter=1', *extra)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and 'Traceback' not in result.stderr, result.stderr[-2000:]
+    assert re.search(match, result.stderr), result.stderr[-2000:]
+    assert not (tmp_path / 'exp').exists()
+
+
+def test_a_start_that_failed_before_its_first_checkpoint_is_retried_by_the_same_command(synthetic_sidd,
+                                                                                      tmp_path):
+    data = copy_data(synthetic_sidd, tmp_path)
+    broken = data / 'train' / 'Noisy' / '0_2.PNG'
+    good = broken.read_bytes()
+    broken.write_bytes(good[:200])  # truncated: found when the first batch is read
+    command = [sys.executable, str(REPO / 'train_denoising_1card.py'), '-o',
+               *small_overrides(data, tmp_path, 'retry', 'train.niter=2', 'datasets.train.batch_size=4')]
+    failed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert failed.returncode == 1 and '0_2.PNG' in failed.stderr
+    assert 'run the same command again' in failed.stderr and '--resume' not in failed.stderr
+    broken.write_bytes(good)
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert load_checkpoint(tmp_path, 'retry')['iter'] == 2

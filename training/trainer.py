@@ -41,12 +41,12 @@ from training.loaders import InlineLoader, ReportingDataset
 from training.optim import build_optimizer
 from training.validation import check_validation_set, validate
 from utils.checkpoint import (LATEST, CheckpointError, atomic_save, compare_state_dicts,
-                              describe_mismatch, find_resumable, load_weights,
+                              describe_mismatch, find_resumable, iteration_checkpoints, load_weights,
                               read_training_checkpoint, save_training_checkpoint,
                               training_checkpoint, with_integrity)
 from utils.durable import DiskFullError, atomic_write_bytes, remove_stale_temps
 from utils.device import on_gpu, select_device
-from utils.image_io import ImageReadError
+from utils.image_io import ImageReadError, read_header
 from utils.logging_utils import ScalarWriter, close_logger, plot_training_curves, setup_logger
 from utils.run_lock import LOCK_NAME, LockedError, RunLock, is_locked
 
@@ -82,12 +82,53 @@ def check_experiment_dir(cfg: Config, resuming: bool) -> str:
         raise TrainingError(RunLock.refusal(folder))
     contents = [name for name in os.listdir(folder) if name != LOCK_NAME] \
         if os.path.isdir(folder) else []
-    if not resuming and contents:
+    # A start that failed before its first checkpoint left only its logs: a plain rerun
+    # starts again in the folder (its logs go on), rather than being sent to --resume.
+    if not resuming and contents and has_checkpoint(folder):
         raise TrainingError(
             f'experiment folder {folder} already exists and is not empty. Continue that run '
             'with --resume, or start a new one with -o name=NEW_NAME (or another '
             'path.experiments_root); nothing was changed')
     return folder
+
+
+def has_checkpoint(folder: str) -> bool:
+    """Whether the experiment ``folder`` holds a checkpoint a run could continue from."""
+    models_dir = os.path.join(folder, 'models')
+    return os.path.exists(os.path.join(models_dir, LATEST)) or bool(iteration_checkpoints(models_dir))
+
+
+def training_sets(cfg: Config, world_size: int) -> Tuple[Any, Any]:
+    """The training and validation datasets, checked against the configuration before the
+    experiment folder is made: both folders pair (GT/Noisy), the total batch is no larger
+    than the training set, and GT_size fits the smallest training image (read from the
+    image headers)."""
+    data_cfg = cfg.datasets.train
+    try:
+        train_set = create_dataset(data_cfg, 'train', cfg.scale, seed=cfg.train.manual_seed)
+        val_set = create_dataset(cfg.datasets.val, 'val', cfg.scale)
+    except (OSError, ValueError) as err:
+        raise TrainingError(str(err)) from None
+    if data_cfg.batch_size * world_size > len(train_set):
+        raise TrainingError(f"config key 'datasets.train.batch_size' ({data_cfg.batch_size} per "
+                            f'process x {world_size}) is larger than the {len(train_set)} training '
+                            f'image(s) of {data_cfg.dataroot}')
+    smallest = None
+    for name in train_set.names:
+        path = os.path.join(train_set.gt_dir, name)
+        try:
+            header = read_header(path)
+        except ImageReadError as err:
+            raise TrainingError(str(err)) from None
+        side = min(header.width, header.height)
+        if smallest is None or side < smallest[0]:
+            smallest = (side, path, header)
+    if smallest and data_cfg.GT_size > smallest[0]:
+        _, path, header = smallest
+        raise TrainingError(f"config key 'datasets.train.GT_size' ({data_cfg.GT_size}) is larger than "
+                            f'the smallest training image, {path} ({header.width} x {header.height}); '
+                            'lower it or leave that image out')
+    return train_set, val_set
 
 
 def config_changes(old: Dict[str, Any], new: Dict[str, Any], prefix: str = '') -> List[str]:
@@ -123,6 +164,7 @@ class Trainer:
         except (RuntimeError, ValueError) as err:
             raise TrainingError(str(err)) from None
         self.amp = MixedPrecision(cfg.train.amp)  # refused before anything is written
+        self.train_set, self.val_set = training_sets(cfg, self.world_size)  # before the folder
         if self.world_size > 1:
             init_process_group('cpu' if not on_gpu() else 'gpu')
             problem = check_shared_folder(self.exp_dir, self.rank, self.world_size)
@@ -169,8 +211,6 @@ class Trainer:
         if on_gpu():
             configure_gpu(train_cfg)
 
-        self.train_set = create_dataset(data_cfg, 'train', cfg.scale, seed=seed)
-        self.val_set = create_dataset(cfg.datasets.val, 'val', cfg.scale)
         check_validation_set(self.val_set, self.rank, self.world_size)
         if on_gpu() and self.train_set.lq_dir is None:
             notes.append(f'WARNING: no LQ/ folder in {data_cfg.dataroot}: LQ is computed on the fly '
@@ -381,8 +421,10 @@ class Trainer:
             yield batch
 
     def _sample_error(self, message: str) -> TrainingError:
+        again = ('continue with --resume' if has_checkpoint(self.exp_dir) else
+                 'run the same command again (no checkpoint was written yet)')
         return TrainingError(f'a training sample cannot be used at iteration {self.iteration + 1}: '
-                             f'{message}. Fix or remove the file, then continue with --resume')
+                             f'{message}. Fix or remove the file, then {again}')
 
     def _loader_error(self, err: BaseException) -> TrainingError:
         """A failed or dead loader worker as one error. Paddle notices a dead worker at once

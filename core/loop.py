@@ -23,11 +23,13 @@ class StageClock(Protocol):
 
 
 def equal_size_batches(items: Iterable[tuple], batch_size: int) -> Iterator[List[tuple]]:
-    """Consecutive items whose image (the item's second element, HWC) has the same shape, at
-    most ``batch_size`` at a time: what ``denoise_array`` can take as one batch."""
+    """Consecutive items whose image (the item's second element, HWC) has the same shape and
+    type (an 8- and a 16-bit image stacked together would be scaled as 16-bit), at most
+    ``batch_size`` at a time: what ``denoise_array`` can take as one batch."""
     batch: List[tuple] = []
     for item in items:
-        if batch and (len(batch) == batch_size or batch[0][1].shape != item[1].shape):
+        if batch and (len(batch) == batch_size or batch[0][1].shape != item[1].shape
+                      or batch[0][1].dtype != item[1].dtype):
             yield batch
             batch = []
         batch.append(item)

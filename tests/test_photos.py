@@ -283,3 +283,17 @@ def test_a_grey_photo_comes_back_grey(small_model_file, tmp_path):
     with_alpha = read_photo(str(tmp_path / 'out' / 'grey_alpha.png'))
     np.testing.assert_array_equal(with_alpha.alpha, grey)
     assert (with_alpha.pixels == with_alpha.pixels[:, :, :1]).all()  # no tint
+
+
+def test_8_and_16_bit_images_of_one_size_are_not_batched_together(small_model_file, tmp_path):
+    _, weights = small_model_file
+    rng = np.random.default_rng(5)
+    eight = rng.integers(0, 256, (32, 40, 3)).astype(np.uint8)
+    write_image(str(tmp_path / 'in' / 'a8.png'), eight)
+    write_image(str(tmp_path / 'in' / 'b16.png'), eight.astype(np.uint16) * 257)
+    for batch in ('1', '2'):
+        run_predict(weights, '--input', str(tmp_path / 'in'), '--result_dir', str(tmp_path / batch),
+                    '--batch_size', batch)
+    for name in ('a8.png', 'b16.png'):
+        np.testing.assert_array_equal(read_image_raw(str(tmp_path / '2' / name)),
+                                      read_image_raw(str(tmp_path / '1' / name)))

@@ -26,7 +26,7 @@ from core.evaluate import mean_lines, score
 from core.loop import denoise_batches
 from utils.durable import DiskFullError, remove_stale_temps, resume_mismatch
 from utils.image_io import (DEFAULT_MAX_PIXELS, ImageReadError, Photo, check_pixel_limit, quantize,
-                            read_header, read_image, read_photo, write_image)
+                            read_header, read_image, read_photo, to_float, write_image)
 from utils.run_lock import LockedError, RunLock
 
 OUTPUT_FORMATS = ('lossless', 'same')
@@ -65,14 +65,12 @@ def comparison(noisy: np.ndarray, denoised: np.ndarray, clean: Optional[np.ndarr
     return np.concatenate(columns, axis=1)
 
 
-def planned_outputs(files: Sequence[str], result_dir: str, output_format: str,
-                    save_comparison: bool) -> List[str]:
-    """Every file ``denoise_files`` will write (to refuse overwriting before any work)."""
-    names = [os.path.basename(f) for f in files]
-    outputs = [os.path.join(result_dir, result_name(n, output_format)) for n in names]
-    if save_comparison:
-        outputs += [comparison_path(result_dir, n) for n in names]
-    return outputs
+def image_outputs(path: str, result_dir: str, output_format: str, save_comparison: bool) -> List[str]:
+    """The files ``denoise_files`` writes for the image ``path``: its result, then its
+    comparison image when asked for."""
+    name = os.path.basename(path)
+    result = os.path.join(result_dir, result_name(name, output_format))
+    return [result, comparison_path(result_dir, name)] if save_comparison else [result]
 
 
 def gt_path(gt_dir: Optional[str], name: str) -> Optional[str]:
@@ -172,10 +170,6 @@ def _read(files: Sequence[str], max_pixels: int, report: FilesReport
         yield name, photo.pixels, photo, path
 
 
-def _as_float(pixels: np.ndarray) -> np.ndarray:
-    return pixels.astype(np.float32) / np.float32(np.iinfo(pixels.dtype).max)
-
-
 def denoise_files(backend: Backend, files: Sequence[str], result_dir: str,
                   options: DenoiseOptions = DenoiseOptions(), gt_dir: Optional[str] = None,
                   batch_size: int = 1, save_comparison: bool = False,
@@ -225,7 +219,7 @@ def denoise_files(backend: Backend, files: Sequence[str], result_dir: str,
                     bar.write(f'image_name: {path}, psnr: {report.scores[name][0]:.4f}, '
                               f'ssim: {report.scores[name][1]:.4f}')
             if save_comparison:
-                write_image(comparison_path(result_dir, name), comparison(_as_float(photo.pixels), out, clean))
+                write_image(comparison_path(result_dir, name), comparison(to_float(photo.pixels), out, clean))
         bar.update(len(batch))
         if timer:
             timer.stamp()
@@ -322,7 +316,7 @@ def plan_image_job(args: argparse.Namespace, tool: str, settings: Dict[str, obje
         if folder is not None and os.path.realpath(folder) == result_dir:
             cli.fail(f'--result_dir {args.result_dir} is the {flag} folder: results would replace '
                      'the images they come from; choose another --result_dir')
-    outputs = {path: planned_outputs([path], args.result_dir, args.output_format, args.save_comparison)
+    outputs = {path: image_outputs(path, args.result_dir, args.output_format, args.save_comparison)
                for path in files}
     names: Dict[str, str] = {}
     for path, (result, *_) in outputs.items():

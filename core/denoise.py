@@ -27,6 +27,7 @@ from core.contract import Geometry
 from core.tiling import (DEFAULT_MAX_MEMORY, DEFAULT_OVERLAP, auto_tile, blend_weights, check_tiling,
                          tile_layout)
 from networks.InvDN_model import InvNet
+from utils.image_io import to_float
 
 ENSEMBLE_SIZE = 8
 # Columns of one piece of the latent field (latent_field): small enough that a tile draws
@@ -168,12 +169,8 @@ def _inverse_transform(x: np.ndarray, variant: int) -> np.ndarray:
 
 
 def _to_float(pixels: np.ndarray) -> np.ndarray:
-    """NHWC pixels as float32 NCHW in [0, 1]: integers are scaled by their type's peak."""
-    if pixels.dtype in (np.uint8, np.uint16):
-        scaled = pixels.astype(np.float32) * np.float32(1 / np.iinfo(pixels.dtype).max)
-    else:
-        scaled = pixels.astype(np.float32, copy=False)
-    return np.ascontiguousarray(scaled.transpose(0, 3, 1, 2))
+    """NHWC pixels as float32 NCHW in [0, 1] (utils.image_io.to_float)."""
+    return np.ascontiguousarray(to_float(pixels).transpose(0, 3, 1, 2))
 
 
 @dataclass(frozen=True)

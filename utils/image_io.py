@@ -187,8 +187,14 @@ def read_image(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
 def read_image_with_depth(path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tuple[np.ndarray, int]:
     """(float32 HWC RGB image in [0, 1], bit depth of the file: 8 or 16)."""
     raw = read_image_raw(path, max_pixels)
-    depth = 16 if raw.dtype == np.uint16 else 8
-    return raw.astype(np.float32) / float(2 ** depth - 1), depth
+    return to_float(raw), 16 if raw.dtype == np.uint16 else 8
+
+
+def to_float(pixels: np.ndarray) -> np.ndarray:
+    """8/16-bit pixels as float32 in [0, 1] (divided by the type's peak); floats as float32."""
+    if pixels.dtype in (np.uint8, np.uint16):
+        return pixels.astype(np.float32) / np.float32(np.iinfo(pixels.dtype).max)
+    return pixels.astype(np.float32, copy=False)
 
 
 def quantize(img: np.ndarray, bit_depth: int = 8) -> np.ndarray:

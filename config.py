@@ -52,6 +52,10 @@ SCHEMA: Dict[str, Any] = {
             'n_workers': Field(6, 'int'),
             'use_shuffle': Field(True, 'bool'),
             'use_shared_memory': Field(True, 'bool'),  # worker batches through /dev/shm
+            # Not in the paper (1: off): every training crop (GT, Noisy and LQ alike) is
+            # multiplied by a gain drawn log-uniformly from [1, brightness_max] and clipped at
+            # white, so that a model trained on a few dim scenes also meets bright content.
+            'brightness_max': Field(1.0, 'float'),
         },
         'val': {
             'mode': Field('LQGTRN', 'str', choices=('LQGTRN', 'LQGTSN')),
@@ -84,6 +88,9 @@ SCHEMA: Dict[str, Any] = {
         'lambda_ssim_back': Field(1.0, 'float'),
         'gaussian_scale': Field(1.0, 'float'),
         'manual_seed': Field(10, 'int'),
+        # Not in the paper (0: off): an exponential moving average of the weights (BasicSR's
+        # ema_decay), kept in the checkpoint, validated and used as the model when on.
+        'ema_decay': Field(0.0, 'float'),
         'val_freq': Field(5000, 'int'),
         # Cards (processes) that batch_size, lr_G, niter and lr_steps are set for.
         'world_size': Field(1, 'int'),
@@ -296,6 +303,8 @@ def _check_consistency(data: Dict[str, Any]) -> None:
               'train.weight_decay_G': (train['weight_decay_G'], 0, None, True),
               'train.gradient_clipping': (train['gradient_clipping'], 0, None, True),
               'train.gaussian_scale': (train['gaussian_scale'], 0, None, True),
+              'train.ema_decay': (train['ema_decay'], 0, 1, True),
+              'datasets.train.brightness_max': (data['datasets']['train']['brightness_max'], 1, None, True),
               'datasets.train.sigma': (data['datasets']['train']['sigma'], 0, None, True),
               'datasets.val.sigma': (data['datasets']['val']['sigma'], 0, None, True),
               **{f'train.{key}': (train[key], 0, None, True)

@@ -5,7 +5,9 @@ official ``data/LQGTRN_dataset.py`` pairs by sorted position only; here names mu
 Training samples a ``GT_size`` crop at a position aligned to ``scale``, the matching
 ``GT_size / scale`` crop of LQ, and one random flip/rotation for all three (official
 ``util.augment``). LQ is read from ``LQ/`` when present, otherwise ``imresize(GT, 1/scale)`` of
-the whole image, as the official code computes it on the fly.
+the whole image, as the official code computes it on the fly. With ``brightness_max`` > 1
+(not in the paper) the crops are brightened by one gain drawn log-uniformly from
+[1, brightness_max] and clipped at white.
 
 Randomness comes from ``np.random.default_rng([seed, index])`` and any non-negative index is
 accepted (the file is ``index % len``), so a sampler yielding global sample ids
@@ -54,7 +56,8 @@ class LQGTRNDataset(Dataset):
 
     def __init__(self, dataroot: str, phase: str = 'train', scale: int = paper_default('scale'),
                  GT_size: int = paper_default('datasets.train.GT_size'),
-                 use_flip: bool = True, use_rot: bool = True, seed: int = 0):
+                 use_flip: bool = True, use_rot: bool = True, seed: int = 0,
+                 brightness_max: float = 1.0):
         super().__init__()
         if phase not in ('train', 'val'):
             raise ValueError(f"phase must be 'train' or 'val', got {phase!r}")
@@ -62,6 +65,9 @@ class LQGTRNDataset(Dataset):
             raise ValueError(f'GT_size ({GT_size}) must be a positive multiple of scale ({scale})')
         self.dataroot, self.phase, self.scale, self.GT_size = dataroot, phase, scale, GT_size
         self.use_flip, self.use_rot, self.seed = use_flip, use_rot, seed
+        if not brightness_max >= 1:
+            raise ValueError(f'brightness_max must be >= 1 (1: off), got {brightness_max}')
+        self.brightness_max = brightness_max
 
         if not os.path.isdir(dataroot):
             raise FileNotFoundError(f'dataset folder not found: {dataroot} (expected GT/ and Noisy/ '
@@ -108,8 +114,10 @@ class LQGTRNDataset(Dataset):
     def crop_and_augment(self, rng: np.random.Generator, name: str, lq: np.ndarray,
                          images: List[np.ndarray]) -> List[np.ndarray]:
         """[lq crop] + the aligned GT_size crops of the full-size ``images``, with one
-        flip/rotation for all (official ``util.augment``). Draws from ``rng``: top, left (in LQ
-        pixels, so the GT crop starts at a multiple of scale), then the three flips."""
+        flip/rotation for all (official ``util.augment``), then the brightness gain. Draws from
+        ``rng``: top, left (in LQ pixels, so the GT crop starts at a multiple of scale), the
+        three flips, then the gain (only when ``brightness_max`` > 1, so that the paper's
+        setting draws what the official code draws)."""
         h, w = images[0].shape[:2]
         if h < self.GT_size or w < self.GT_size:
             raise ValueError(f'{os.path.join(self.gt_dir, name)} is {w}x{h}, smaller than GT_size '
@@ -122,7 +130,13 @@ class LQGTRNDataset(Dataset):
         crops += [image[top:top + self.GT_size, left:left + self.GT_size] for image in images]
         flips = rng.random(3) < 0.5
         hflip, vflip, rot90 = flips[0] and self.use_flip, flips[1] and self.use_rot, flips[2] and self.use_rot
-        return augment(crops, hflip, vflip, rot90)
+        crops = augment(crops, hflip, vflip, rot90)
+        if self.brightness_max > 1:
+            # A brightened pair is the scene taken at a higher digital gain (the noise is amplified
+            # with it); clipping is the saturated sensor. LQ, a linear downscale of GT, scales alike.
+            gain = math.exp(rng.uniform(0.0, math.log(self.brightness_max)))
+            crops = [np.minimum(crop * gain, 1.0) for crop in crops]
+        return crops
 
     def __getitem__(self, index: int) -> Dict[str, Any]:
         name = self._name(index)

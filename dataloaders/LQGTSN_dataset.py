@@ -25,8 +25,9 @@ class LQGTSNDataset(LQGTRNDataset):
 
     def __init__(self, dataroot: str, phase: str = 'train', scale: int = paper_default('scale'),
                  GT_size: int = paper_default('datasets.train.GT_size'), use_flip: bool = True,
-                 use_rot: bool = True, seed: int = 0, noise_mode: str = 'S', sigma: float = 25.0):
-        super().__init__(dataroot, phase, scale, GT_size, use_flip, use_rot, seed)
+                 use_rot: bool = True, seed: int = 0, noise_mode: str = 'S', sigma: float = 25.0,
+                 brightness_max: float = 1.0):
+        super().__init__(dataroot, phase, scale, GT_size, use_flip, use_rot, seed, brightness_max)
         if noise_mode not in ('S', 'B'):
             raise ValueError(f"noise_mode must be 'S' (fixed sigma) or 'B' (blind), got {noise_mode!r}")
         if noise_mode == 'S' and sigma < 0:

@@ -24,4 +24,5 @@ def create_dataset(dataset_cfg: Mapping[str, Any], phase: str, scale: int, seed:
         return DATASETS[mode](dataset_cfg['dataroot'], phase='val', scale=scale, seed=seed, **noise)
     return DATASETS[mode](dataset_cfg['dataroot'], phase=phase, scale=scale,
                           GT_size=dataset_cfg['GT_size'], use_flip=dataset_cfg['use_flip'],
-                          use_rot=dataset_cfg['use_rot'], seed=seed, **noise)
+                          use_rot=dataset_cfg['use_rot'], seed=seed,
+                          brightness_max=dataset_cfg['brightness_max'], **noise)

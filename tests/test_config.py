@@ -152,7 +152,9 @@ def test_default_config_is_found_from_another_folder(tmp_path, monkeypatch):
 
 
 def test_cpu_demo_config_keeps_the_paper_model_and_objective():
-    """training_cpu_demo.yml departs from the paper in data, batch, crop and schedule only."""
+    """training_cpu_demo.yml departs from the paper in data, batch, crop, schedule, brightness
+    augmentation and weight averaging only; the paper's configurations have neither of the
+    last two."""
     demo = load_config(str(ROOT / 'training_cpu_demo.yml'))
     assert demo.network_G.to_dict() == paper_default('network_G')
     for key in ('lr_G', 'beta1', 'beta2', 'weight_decay_G', 'gradient_clipping', 'lambda_fit_forw',
@@ -160,6 +162,10 @@ def test_cpu_demo_config_keeps_the_paper_model_and_objective():
                 'pixel_criterion_back', 'gaussian_scale', 'lr_gamma'):
         assert demo.train[key] == paper_default(f'train.{key}'), key
     assert (demo.datasets.train.batch_size, demo.datasets.train.GT_size) == (4, 96)
+    for name in ('training_1card.yml', 'training_4cards.yml'):
+        paper = load_config(str(ROOT / name))
+        assert (paper.train.ema_decay, paper.datasets.train.brightness_max) == (0, 1) == (
+            paper_default('train.ema_decay'), paper_default('datasets.train.brightness_max'))
 
 
 @pytest.mark.parametrize('override,match', [
@@ -172,7 +178,9 @@ def test_cpu_demo_config_keeps_the_paper_model_and_objective():
     ('train.gaussian_scale=.nan', "'train.gaussian_scale' must be a finite number >= 0"),
     ('train.lambda_rec_back=-1', "'train.lambda_rec_back' must be a finite number >= 0"),
     ('datasets.train.sigma=-5', "'datasets.train.sigma' must be a finite number >= 0"),
-    ('datasets.train.n_workers=-1', "'datasets.train.n_workers' must be 0")])
+    ('datasets.train.n_workers=-1', "'datasets.train.n_workers' must be 0"),
+    ('train.ema_decay=1', r"'train.ema_decay' must be a finite number in \[0, 1\)"),
+    ('datasets.train.brightness_max=0.5', "'datasets.train.brightness_max' must be a finite number >= 1")])
 def test_values_out_of_range_are_refused_by_key(override, match):
     with pytest.raises(ConfigError, match=match):
         load_config(None, [override])

@@ -77,6 +77,34 @@ def test_same_index_same_sample_new_index_new_sample(blocks_root):
     assert not all(np.array_equal(ds[i]['GT'], other_seed[i]['GT']) for i in range(len(ds)))
 
 
+def test_brightness_gain_is_one_per_sample_and_leaves_the_crops_unchanged(blocks_root):
+    """brightness_max > 1 multiplies GT, Noisy and LQ of a sample by one gain in
+    [1, brightness_max], clipped at white, after the same crop and flips; at 1 (the paper's
+    setting) samples are exactly those of a dataset without the option."""
+    plain = LQGTRNDataset(str(blocks_root), 'train', scale=4, GT_size=32, seed=3)
+    off = LQGTRNDataset(str(blocks_root), 'train', scale=4, GT_size=32, seed=3, brightness_max=1.0)
+    bright = LQGTRNDataset(str(blocks_root), 'train', scale=4, GT_size=32, seed=3, brightness_max=2.0)
+    gains = []
+    for index in range(30):
+        base, same, lit = plain[index], off[index], bright[index]
+        assert all(np.array_equal(base[k], same[k]) for k in ('GT', 'Noisy', 'LQ'))
+        sample_gains = []
+        for key in ('GT', 'Noisy', 'LQ'):
+            np.testing.assert_array_less(lit[key], 1 + 1e-6)
+            unclipped = (lit[key] < 0.999) & (base[key] > 0.02)
+            assert unclipped.any()
+            ratio = lit[key][unclipped] / base[key][unclipped]
+            assert np.ptp(ratio) < 1e-4, key  # one gain for the whole crop
+            sample_gains.append(float(ratio.mean()))
+            clipped = base[key] * sample_gains[-1] >= 1
+            np.testing.assert_allclose(lit[key][clipped], 1.0)
+        assert np.ptp(sample_gains) < 1e-4  # and the same for GT, Noisy and LQ
+        gains.append(sample_gains[0])
+    assert 1 <= min(gains) and max(gains) <= 2 + 1e-4 and np.ptp(gains) > 0.3
+    with pytest.raises(ValueError, match='brightness_max must be >= 1'):
+        LQGTRNDataset(str(blocks_root), 'train', scale=4, GT_size=32, brightness_max=0.5)
+
+
 def test_lq_is_computed_from_the_whole_gt_when_lq_folder_is_absent(synthetic_sidd, tmp_path):
     root = tmp_path / 'train'
     shutil.copytree(synthetic_sidd / 'train', root)

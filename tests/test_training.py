@@ -134,6 +134,56 @@ def test_checkpoint_contents_and_logs(six_iterations):
     assert not [p for p in (exp / 'models').iterdir() if p.suffix == '.tmp']
 
 
+def test_weight_average_follows_its_formula_and_copies_fixed_tensors():
+    from training.ema import WeightAverage
+
+    paddle.seed(0)
+    net, averaged = build_invnet(block_num=[1, 1]), build_invnet(block_num=[1, 1])
+    ema = WeightAverage(net, averaged, 0.999)
+    before = {k: np.asarray(v).copy() for k, v in ema.state_dict().items()}
+    assert max_difference(before, net.state_dict()) == 0  # starts from the weights
+    with paddle.no_grad():
+        for param in net.parameters():
+            param.set_value(param + 1.0)
+    ema.update(5)  # warm-up: min(0.999, 6 / 15)
+    assert ema.decay_at(5) == pytest.approx(0.4) and ema.decay_at(10 ** 6) == 0.999
+    trainable = {name for name, p in net.named_parameters()}
+    after = ema.state_dict()
+    for key, value in net.state_dict().items():
+        expected = (0.4 * before[key] + 0.6 * np.asarray(value)) if key in trainable else np.asarray(value)
+        np.testing.assert_allclose(np.asarray(after[key]), expected, rtol=1e-6, atol=1e-6)
+    assert {'operations.0.haar_weights'} <= set(net.state_dict()) - trainable
+
+
+def test_weight_averaging_resumes_exactly_and_is_the_model_of_the_checkpoint(synthetic_sidd, tmp_path):
+    """train.ema_decay: the average is saved, resumed exactly, validated beside the trained
+    weights, and is what every script loads from the checkpoint; training itself (the losses,
+    its z draws) is the same as without averaging."""
+    overrides = ('train.ema_decay=0.9', 'train.val_freq=3', 'logger.save_checkpoint_freq=3')
+    train(small_config(synthetic_sidd, tmp_path, 'full', 'train.niter=6', *overrides))
+    train(small_config(synthetic_sidd, tmp_path, 'split', 'train.niter=3', *overrides))
+    train(small_config(synthetic_sidd, tmp_path, 'split', 'train.niter=6', *overrides), resume=True)
+    train(small_config(synthetic_sidd, tmp_path, 'plain', 'train.niter=6', 'train.val_freq=3',
+                       'logger.save_checkpoint_freq=3'))
+    full, split = load_checkpoint(tmp_path, 'full'), load_checkpoint(tmp_path, 'split')
+    plain = load_checkpoint(tmp_path, 'plain')
+    assert max_difference(full['ema_state_dict'], split['ema_state_dict']) == 0
+    assert max_difference(full['state_dict'], split['state_dict']) == 0
+    assert losses_of(full) == losses_of(plain) and 'ema_state_dict' not in plain
+    assert max_difference(full['ema_state_dict'], full['state_dict']) > 1e-6
+    model = build_invnet(block_num=[1, 1])
+    load_weights(model, str(tmp_path / 'full' / 'models' / 'model_latest.pdparams'))
+    assert max_difference(model.state_dict(), full['ema_state_dict']) == 0
+    lines = (tmp_path / 'full' / 'val.log').read_text().splitlines()
+    assert len(lines) == 2 and all('; without averaging: psnr' in line for line in lines)
+    assert [it for it, _ in full['history']['val_psnr_raw']] == [3, 6]
+    # Turned off on resume: the run goes on from the trained weights and says so.
+    train(small_config(synthetic_sidd, tmp_path, 'split', 'train.niter=7', 'train.val_freq=3',
+                       'logger.save_checkpoint_freq=3'), resume=True)
+    assert 'averaged weights of' in (tmp_path / 'split' / 'train.log').read_text()
+    assert 'ema_state_dict' not in load_checkpoint(tmp_path, 'split')
+
+
 def test_cpu_convolution_choice_is_logged_and_agrees_with_paddles_own(six_iterations, synthetic_sidd, tmp_path):
     """train.cpu_conv=auto (the default) uses the oneDNN operator when it builds here, and
     train.cpu_conv=paddle Paddle's own convolution; the losses agree to float32 rounding."""

@@ -36,11 +36,12 @@ from training.amp import MixedPrecision
 from training.devices import configure_gpu, select_cpu_conv
 from training.distributed import (check_shared_folder, gather, init_process_group, lock_experiment,
                                   rank_rng_state, restore_rank_rng_state, seed_all, world_and_rank)
+from training.ema import WeightAverage
 from training.errors import TrainingError
 from training.loaders import InlineLoader, ReportingDataset
 from training.optim import build_optimizer
 from training.validation import check_validation_set, validate
-from utils.checkpoint import (LATEST, CheckpointError, atomic_save, compare_state_dicts,
+from utils.checkpoint import (EMA_KEY, LATEST, CheckpointError, atomic_save, compare_state_dicts,
                               describe_mismatch, find_resumable, iteration_checkpoints, load_weights,
                               read_training_checkpoint, save_training_checkpoint,
                               training_checkpoint, with_integrity)
@@ -232,6 +233,12 @@ class Trainer:
                                                          self.multi_tensor)
         self.loss_fn = InvDNLoss.from_config(train_cfg)
         self.model, self.optimizer = self.amp.decorate(self.model, self.optimizer)
+        self.ema: Optional[WeightAverage] = None
+        if train_cfg.ema_decay:
+            rng_state = paddle.get_rng_state()  # the copy's initial draws leave training's z alone
+            averaged = build_invnet(**cfg.network_G.to_dict(), conv3x3=conv3x3)
+            paddle.set_rng_state(rng_state)
+            self.ema = WeightAverage(self.net, averaged, train_cfg.ema_decay)
 
         self.iteration, self.best_psnr = 0, -math.inf
         self.history: Dict[str, Any] = {'loss': {term: [] for term in LOGGED},
@@ -271,6 +278,16 @@ class Trainer:
             raise TrainingError(describe_mismatch(path, *mismatch)
                                 + '\n  (network_G must be the one of the run that wrote it)')
         self.net.set_state_dict(weights)
+        notes = []
+        if self.ema is not None:
+            if EMA_KEY in state:
+                self.ema.set_state_dict(state[EMA_KEY])
+            else:
+                self.ema = WeightAverage(self.net, self.ema.net, self.ema.decay)
+                notes.append(f'{path} holds no averaged weights: the average '
+                             '(train.ema_decay) starts from its weights')
+        elif EMA_KEY in state:
+            notes.append(f'train.ema_decay is 0: the averaged weights of {path} are not continued')
         # Adam's accumulators are keyed by parameter names (conv2d_0.w_0_moment1_0, ...):
         # refuse a state that would silently not apply.
         names = [p.name for p in self.net.parameters()]
@@ -284,7 +301,7 @@ class Trainer:
         self.iteration = int(state['iter'])
         self.best_psnr = float(state['best_psnr'])
         self.history = state['history'] or self.history
-        notes = [f'Resumed from {path} at iteration {self.iteration}']
+        notes.insert(0, f'Resumed from {path} at iteration {self.iteration}')
         rng_states = state['rng_states']
         reseed = self.cfg.train.manual_seed + 7919 * self.iteration + self.rank
         if len(rng_states) == self.world_size:
@@ -346,7 +363,8 @@ class Trainer:
         return training_checkpoint(self.net.state_dict(), self.optimizer.state_dict(),
                                    self.scheduler.state_dict(), self.iteration, self.best_psnr,
                                    rng_states, self.cfg.to_dict(), self.history,
-                                   'adam_multi_tensor' if self.multi_tensor else 'adam')
+                                   'adam_multi_tensor' if self.multi_tensor else 'adam',
+                                   self.ema.state_dict() if self.ema is not None else None)
 
     def _check_weights(self) -> str:
         """Before a checkpoint: the weights are finite (a finite loss can still be followed by
@@ -382,6 +400,8 @@ class Trainer:
         self.amp.backward_and_step(total, self.optimizer)
         self.scheduler.step()
         self.iteration += 1
+        if self.ema is not None:
+            self.ema.update(self.iteration)
         return stacked
 
     def _settle(self, pending: List[Tuple[int, paddle.Tensor]]) -> List[Dict[str, float]]:
@@ -523,8 +543,11 @@ class Trainer:
         # Collectives: every rank takes part.
         rng_states = gather(rank_rng_state(), self.world_size)
         ranks_note = self._check_weights() if save_now else ''
-        result, errors = validate(self.net, self.val_set, self.cfg, self.rank, self.world_size) \
-            if validate_now else (None, [])
+        result, errors = validate(self.ema.net if self.ema is not None else self.net, self.val_set,
+                                  self.cfg, self.rank, self.world_size) if validate_now else (None, [])
+        # With averaging, the trained weights themselves too: the curve that shows what it steadies.
+        raw = validate(self.net, self.val_set, self.cfg, self.rank, self.world_size)[0] \
+            if validate_now and self.ema is not None else None
         if not self.is_main:
             return
         if errors:
@@ -539,6 +562,9 @@ class Trainer:
             self.best_psnr = max(self.best_psnr, result.psnr)
             message = (f'iter {it:8d} psnr {result.psnr:.4f} ssim {result.ssim:.4f} '
                        f'(best psnr {self.best_psnr:.4f})')
+            if raw is not None:
+                self.history.setdefault('val_psnr_raw', []).append([it, raw.psnr])
+                message += f'; without averaging: psnr {raw.psnr:.4f}'
             self.val_logger.info(message)
             self.logger.info('Validation: ' + message)
             self.writer.add_scalars({'val/psnr': result.psnr, 'val/ssim': result.ssim}, it)

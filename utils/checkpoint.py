@@ -2,7 +2,10 @@
 
 A weights file holds a bare state dict (official weights converted by
 tools/convert_torch_weights.py, earlier Paddle reproductions) or a training checkpoint,
-a dict with the weights under ``state_dict`` and the keys of ``training_checkpoint``.
+a dict with the weights under ``state_dict`` and the keys of ``training_checkpoint``. A run
+with weight averaging (``train.ema_decay``) also holds the averaged weights under
+``ema_state_dict``: they are then the model the file gives for testing, export and fine-tuning,
+while a resumed run continues from both.
 Prefixes added by data-parallel wrappers (``module.``, ``_layers.``) are removed.
 
 Files are written atomically and durably (``atomic_save``, utils/durable.py). A training
@@ -38,6 +41,7 @@ ITER_PATTERN = re.compile(r'^model_iter_(\d+)\.pdparams$')
 # The entries the checksum covers: everything numeric a resumed run continues from (the RNG
 # states hold Paddle generator objects whose pickled form is not canonical).
 DIGEST_KEYS = ('state_dict', 'optimizer', 'lr_scheduler', 'iter', 'best_psnr', 'history')
+EMA_KEY = 'ema_state_dict'  # digested too when present (files without it keep their digest)
 
 
 class WeightsError(ValueError):
@@ -58,9 +62,12 @@ def strip_wrapper_prefixes(state: Mapping[str, Any]) -> Dict[str, Any]:
     return cleaned
 
 
-def extract_state_dict(obj: Any, source: str) -> Dict[str, Any]:
-    """The model weights inside a loaded file: ``obj['state_dict']`` or ``obj`` itself."""
-    if isinstance(obj, Mapping) and isinstance(obj.get('state_dict'), Mapping):
+def extract_state_dict(obj: Any, source: str, averaged: bool = True) -> Dict[str, Any]:
+    """The model weights inside a loaded file: ``obj['ema_state_dict']`` (when ``averaged`` and
+    the run averaged its weights), ``obj['state_dict']``, or ``obj`` itself."""
+    if averaged and isinstance(obj, Mapping) and isinstance(obj.get(EMA_KEY), Mapping):
+        obj = obj[EMA_KEY]
+    elif isinstance(obj, Mapping) and isinstance(obj.get('state_dict'), Mapping):
         obj = obj['state_dict']
     if not isinstance(obj, Mapping) or not obj:
         raise WeightsError(f'{source}: expected a state dict (or a checkpoint with a '
@@ -149,13 +156,18 @@ def saved_network_options(content: Any) -> Dict[str, Any]:
 def training_checkpoint(state_dict: Mapping[str, Any], optimizer: Mapping[str, Any],
                         lr_scheduler: Mapping[str, Any], iteration: int, best_psnr: float,
                         rng_states: List[Dict[str, Any]], config: Dict[str, Any],
-                        history: Dict[str, Any], optimizer_kind: str) -> Dict[str, Any]:
+                        history: Dict[str, Any], optimizer_kind: str,
+                        ema_state_dict: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """Everything a resumed run needs: weights, Adam state (and its kind: 'adam' or
     'adam_multi_tensor', which keep their state differently), schedule position, iteration,
-    best validation PSNR, every rank's RNG states, the configuration and the logged curves."""
-    return {'state_dict': state_dict, 'optimizer': optimizer, 'optimizer_kind': optimizer_kind,
-            'lr_scheduler': lr_scheduler, 'iter': iteration, 'best_psnr': best_psnr,
-            'rng_states': rng_states, 'config': config, 'history': history}
+    best validation PSNR, every rank's RNG states, the configuration and the logged curves;
+    and the averaged weights when the run keeps them."""
+    checkpoint = {'state_dict': state_dict, 'optimizer': optimizer, 'optimizer_kind': optimizer_kind,
+                  'lr_scheduler': lr_scheduler, 'iter': iteration, 'best_psnr': best_psnr,
+                  'rng_states': rng_states, 'config': config, 'history': history}
+    if ema_state_dict is not None:
+        checkpoint[EMA_KEY] = ema_state_dict
+    return checkpoint
 
 
 def with_integrity(checkpoint: Dict[str, Any]) -> Dict[str, Any]:
@@ -188,7 +200,7 @@ def _feed(digest: Any, obj: Any) -> None:
 def checkpoint_digest(checkpoint: Mapping[str, Any]) -> str:
     """SHA-256 of the checkpoint's ``DIGEST_KEYS`` entries."""
     digest = hashlib.sha256()
-    for key in DIGEST_KEYS:
+    for key in DIGEST_KEYS + ((EMA_KEY,) if EMA_KEY in checkpoint else ()):
         digest.update(key.encode())
         _feed(digest, checkpoint.get(key))
     return digest.hexdigest()
@@ -215,7 +227,9 @@ def read_training_checkpoint(path: str) -> Dict[str, Any]:
                               'recorded when it was written (altered on disk)')
     state = dict(state)
     try:
-        state['state_dict'] = extract_state_dict(state, path)
+        state['state_dict'] = extract_state_dict(state, path, averaged=False)
+        if EMA_KEY in state:
+            state[EMA_KEY] = extract_state_dict(state[EMA_KEY], path)
     except WeightsError as err:
         raise CheckpointError(str(err)) from None
     state.setdefault('best_psnr', float('-inf'))

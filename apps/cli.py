@@ -18,13 +18,14 @@ import tempfile
 from typing import TYPE_CHECKING, Any, List, NoReturn, Optional, Sequence, Tuple, Union
 
 from config import SCHEMA, Config, load_config, paper_default
-from core.contract import BACKENDS, PRECISIONS
+from core.contract import BACKENDS, NOISE_MODES, PRECISIONS
 from core.tiling import AUTO_TILE, DEFAULT_MAX_MEMORY, DEFAULT_OVERLAP, MIN_TILE
 from utils.console import quiet_paddle
 from utils.cpu_speed import configure_cpu
 
 if TYPE_CHECKING:
     from core.denoise import DenoiseOptions
+    from core.noise_generation import NoiseOptions
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Weights used when --weights is not given, in this order (paths in the repository): the
@@ -112,10 +113,12 @@ DEMO_INPUT = os.path.join('docs', 'demo', 'Noisy')
 DEMO_GT = os.path.join('docs', 'demo', 'GT')
 
 
-def add_io_args(parser: argparse.ArgumentParser, result_dir: str, demo_input: bool = False) -> None:
-    """--input, --gt_dir, --data_path, --result_dir, --overwrite, --batch_size, with the earlier
-    Paddle reproduction's spellings as aliases. With ``demo_input`` the input may be left out:
-    the SIDD block shipped in docs/demo, with its GT (apps.images.plan_image_job)."""
+def add_io_args(parser: argparse.ArgumentParser, result_dir: str, demo_input: bool = False,
+                batch_size: bool = True) -> None:
+    """--input, --gt_dir, --data_path, --result_dir, --overwrite and (with ``batch_size``)
+    --batch_size, with the earlier Paddle reproduction's spellings as aliases. With
+    ``demo_input`` the input may be left out: the SIDD block shipped in docs/demo, with its
+    GT (apps.images.plan_image_job)."""
     parser.add_argument('--input', '--noisy-dir', '--noisy_dir', dest='input', default=None,
                         help='a noisy image, or a folder of them (--noisy-dir: the earlier '
                              'reproduction\'s spelling)' + (
@@ -128,7 +131,8 @@ def add_io_args(parser: argparse.ArgumentParser, result_dir: str, demo_input: bo
                         help='a folder holding Noisy/ and GT/ (as SIDD_mini/val_mini): the same as '
                              '--input DIR/Noisy --gt_dir DIR/GT (the earlier reproduction\'s flag)')
     add_result_args(parser, result_dir, 'output folder')
-    add_batch_size_arg(parser, 'images of equal size denoised together; results do not depend on it')
+    if batch_size:
+        add_batch_size_arg(parser, 'images of equal size denoised together; results do not depend on it')
 
 
 def add_result_args(parser: argparse.ArgumentParser, result_dir: str, help: str) -> None:
@@ -149,6 +153,11 @@ def add_image_output_args(parser: argparse.ArgumentParser) -> None:
                  help='also write noisy | denoised | GT side by side to result_dir/comparison')
     parser.add_argument('--output_format', choices=('lossless', 'same'), default='lossless',
                         help="lossless: JPEG inputs are written as PNG; same: keep each input's format")
+    add_resume_args(parser)
+
+
+def add_resume_args(parser: argparse.ArgumentParser) -> None:
+    """--resume and --max_megapixels (apps.images.plan_image_job)."""
     add_bool_arg(parser, '--resume', default=False,
                  help='continue an interrupted run into the same --result_dir with the same '
                       'settings: images whose results are complete are skipped')
@@ -251,18 +260,23 @@ def add_denoise_args(parser: argparse.ArgumentParser, self_ensemble: bool, tilin
                         help="latent seed (>= 0): the same seed gives the same images on every "
                              "back end, tiled or whole; 'none' draws fresh z")
     if tiling:
-        parser.add_argument('--tile', type=parse_tile, default='auto',
-                            help=f'auto: the whole image when it is at most {AUTO_TILE} x {AUTO_TILE} and '
-                                 f'fits --max_memory, else tiles of at most {AUTO_TILE} that fit; 0: always '
-                                 'the whole image; N: tiles of at most N x N '
-                                 f"pixels (>= {MIN_TILE}, a multiple of the network's downsampling "
-                                 'factor). Tiles share the image\'s latent field and are blended, so '
-                                 'the result matches the whole image\'s (docs/photos.md#tiling)')
-        parser.add_argument('--tile_overlap', type=non_negative_int, default=DEFAULT_OVERLAP,
-                            help='least overlap of neighbouring tiles in pixels, at most half the tile')
-        parser.add_argument('--max_memory', type=positive_float, default=DEFAULT_MAX_MEMORY / 2 ** 30,
-                            help='GiB the network may use on one tile with --tile auto (the photo '
-                                 'itself adds about 20 bytes per pixel)')
+        add_tiling_args(parser)
+
+
+def add_tiling_args(parser: argparse.ArgumentParser) -> None:
+    """--tile, --tile_overlap, --max_memory (core.tiling)."""
+    parser.add_argument('--tile', type=parse_tile, default='auto',
+                        help=f'auto: the whole image when it is at most {AUTO_TILE} x {AUTO_TILE} and '
+                             f'fits --max_memory, else tiles of at most {AUTO_TILE} that fit; 0: always '
+                             'the whole image; N: tiles of at most N x N '
+                             f"pixels (>= {MIN_TILE}, a multiple of the network's downsampling "
+                             'factor). Tiles share the image\'s latent field and are blended, so '
+                             'the result matches the whole image\'s (docs/photos.md#tiling)')
+    parser.add_argument('--tile_overlap', type=non_negative_int, default=DEFAULT_OVERLAP,
+                        help='least overlap of neighbouring tiles in pixels, at most half the tile')
+    parser.add_argument('--max_memory', type=positive_float, default=DEFAULT_MAX_MEMORY / 2 ** 30,
+                        help='GiB the network may use on one tile with --tile auto (the photo '
+                             'itself adds about 20 bytes per pixel)')
 
 
 def denoise_options(args: argparse.Namespace) -> 'DenoiseOptions':
@@ -275,6 +289,37 @@ def denoise_options(args: argparse.Namespace) -> 'DenoiseOptions':
                              tile=getattr(args, 'tile', None),
                              tile_overlap=getattr(args, 'tile_overlap', DEFAULT_OVERLAP),
                              max_memory=int(getattr(args, 'max_memory', DEFAULT_MAX_MEMORY / 2 ** 30) * 2 ** 30))
+    try:
+        options.check()
+    except ValueError as err:
+        fail(err)
+    return options
+
+
+def add_noise_args(parser: argparse.ArgumentParser) -> None:
+    """The options of core.noise_generation.NoiseOptions besides tiling, and --num_samples."""
+    parser.add_argument('--mode', choices=NOISE_MODES, default='perturb',
+                        help='how the noisy latent z is changed: perturb: z + epsilon * N(0, I); '
+                             "resample: a fresh draw with z's channel statistics, blended with z "
+                             "(epsilon 1: fully new); residual: the latent of the denoised image "
+                             "plus the noise's latent residual, its draw new by epsilon "
+                             '(docs/noise_generation.md)')
+    parser.add_argument('--epsilon', type=float, default=0.1,
+                        help='strength of the change: >= 0 for perturb, in [0, 1] for the others; '
+                             '0 gives the input back')
+    parser.add_argument('--num_samples', '--num-samples', dest='num_samples', type=positive_int,
+                        default=4, help='noisy images generated per input: <stem>_<k>.png, k = 0 ..')
+    parser.add_argument('--seed', type=non_negative_int, default=0,
+                        help='seed of the draws: the same seed gives the same images, tiled or whole')
+
+
+def noise_options(args: argparse.Namespace) -> 'NoiseOptions':
+    """core.noise_generation.NoiseOptions from the flags of ``add_noise_args`` and
+    ``add_tiling_args``, checked as far as they can be without the model."""
+    from core.noise_generation import NoiseOptions
+
+    options = NoiseOptions(mode=args.mode, epsilon=args.epsilon, seed=args.seed, tile=args.tile,
+                           tile_overlap=args.tile_overlap, max_memory=int(args.max_memory * 2 ** 30))
     try:
         options.check()
     except ValueError as err:

@@ -15,7 +15,7 @@ import argparse
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 from tqdm import tqdm
@@ -156,7 +156,7 @@ class FilesReport:
     scores: Dict[str, Tuple[float, float]] = field(default_factory=dict)  # name -> (PSNR, SSIM)
 
 
-def _read(files: Sequence[str], max_pixels: int, report: FilesReport
+def read_files(files: Sequence[str], max_pixels: int, report: FilesReport
           ) -> Iterator[Tuple[str, np.ndarray, Photo, str]]:
     """(name, pixels in the file's integer type, photo, path) of each readable file; the others
     go to ``report.failures``."""
@@ -182,7 +182,7 @@ def denoise_files(backend: Backend, files: Sequence[str], result_dir: str,
     bar = tqdm(total=len(files), desc='denoise', unit='img', disable=not progress)
     if timer:
         timer.start()
-    for batch in denoise_batches(backend, _read(files, max_pixels, report), options, batch_size,
+    for batch in denoise_batches(backend, read_files(files, max_pixels, report), options, batch_size,
                                  clock=timer):
         for (name, _, photo, path), out in batch:
             if photo.grey:  # the network sees RGB; a grey photo comes back grey, not tinted
@@ -241,7 +241,7 @@ class ImageJob:
     total: int
     rejected: List[str]
     skipped: List[str]
-    options: DenoiseOptions
+    options: Any  # DenoiseOptions, or the options of another loop (NoiseOptions)
     max_pixels: int
     work_megapixels: float
     lock: RunLock
@@ -255,13 +255,17 @@ class ImageJob:
         self.lock.release()
 
 
-def finish_image_job(report: FilesReport, job: ImageJob, result_dir: str) -> None:
-    """Summary of ``denoise_files``; exit status 1 (apps.cli.fail) when an image failed."""
+def finish_image_job(report: FilesReport, job: ImageJob, result_dir: str, done: str = 'denoised',
+                     score_lines: Callable[[float, float], str] = mean_lines,
+                     scored: str = 'image(s)') -> None:
+    """Summary of ``denoise_files`` (or another loop over the job: ``done`` says what it did
+    to the images, ``score_lines`` prints the mean of the two scores of its ``scored``
+    results); exit status 1 (apps.cli.fail) when an image failed."""
     kept = f'; {len(job.skipped)} finished by the earlier run were kept (--resume)' if job.skipped else ''
-    print(f'denoised {report.written} of {job.total} image(s) into {result_dir}{kept}')
+    print(f'{done} {report.written} of {job.total} image(s) into {result_dir}{kept}')
     if report.scores:
-        psnr, ssim = np.mean(list(report.scores.values()), axis=0)
-        print(f'mean over {len(report.scores)} image(s) with GT:\n{mean_lines(psnr, ssim)}')
+        first, second = np.mean(list(report.scores.values()), axis=0)
+        print(f'mean over {len(report.scores)} {scored} with GT:\n{score_lines(first, second)}')
     failures = job.rejected + report.failures
     if failures:
         cli.fail(f'{len(failures)} image(s) failed:\n  ' + '\n  '.join(failures))
@@ -284,15 +288,26 @@ def _finished(outputs: Sequence[str]) -> bool:
 
 
 def plan_image_job(args: argparse.Namespace, tool: str, settings: Dict[str, object],
-                   demo_input: bool = False) -> ImageJob:
+                   demo_input: bool = False, options: Optional[Any] = None,
+                   outputs_of: Optional[Callable[[str], List[str]]] = None,
+                   draws_per_image: Optional[int] = None) -> ImageJob:
     """The job of predict.py/infer.py (``tool``), after every check that needs no model:
     options; inputs (``--data_path`` resolved; with ``demo_input`` none means the block of
     docs/demo); the GT folder; each image's declared size against --max_megapixels; the
     result folder (not an input folder, writable, locked against a second run, results
     present only with --overwrite or --resume); and, on --resume, that the interrupted run
-    had the same ``settings`` (what decides the results besides the flags, e.g. the weights)."""
-    options = cli.denoise_options(args)
-    if args.data_path is not None:
+    had the same ``settings`` (what decides the results besides the flags, e.g. the weights).
+
+    Another loop over images (generate_noise.py) gives its ``options`` (default: the denoise
+    flags), the files it writes per input (``outputs_of``, default ``image_outputs``) and
+    the network runs per image (``draws_per_image``, default ensemble variants x MC samples)."""
+    options = cli.denoise_options(args) if options is None else options
+    if outputs_of is None:
+        def outputs_of(path: str) -> List[str]:
+            return image_outputs(path, args.result_dir, args.output_format, args.save_comparison)
+    if draws_per_image is None:
+        draws_per_image = (8 if options.self_ensemble else 1) * options.mc_samples
+    if getattr(args, 'data_path', None) is not None:
         if args.input is not None or args.gt_dir is not None:
             cli.fail('--data_path DIR stands for --input DIR/Noisy --gt_dir DIR/GT: give one or the other')
         args.input, args.gt_dir = (os.path.join(args.data_path, sub) for sub in ('Noisy', 'GT'))
@@ -316,8 +331,7 @@ def plan_image_job(args: argparse.Namespace, tool: str, settings: Dict[str, obje
         if folder is not None and os.path.realpath(folder) == result_dir:
             cli.fail(f'--result_dir {args.result_dir} is the {flag} folder: results would replace '
                      'the images they come from; choose another --result_dir')
-    outputs = {path: image_outputs(path, args.result_dir, args.output_format, args.save_comparison)
-               for path in files}
+    outputs = {path: outputs_of(path) for path in files}
     names: Dict[str, str] = {}
     for path, (result, *_) in outputs.items():
         if result in names:
@@ -331,15 +345,15 @@ def plan_image_job(args: argparse.Namespace, tool: str, settings: Dict[str, obje
     except LockedError as err:
         cli.fail(err)
     try:
-        return _plan_locked(args, tool, settings, options, files, outputs, lock)
+        return _plan_locked(args, tool, settings, options, files, outputs, lock, draws_per_image)
     except BaseException:
         lock.release()
         raise
 
 
 def _plan_locked(args: argparse.Namespace, tool: str, settings: Dict[str, object],
-                 options: DenoiseOptions, files: List[str], outputs: Dict[str, List[str]],
-                 lock: RunLock) -> ImageJob:
+                 options: Any, files: List[str], outputs: Dict[str, List[str]],
+                 lock: RunLock, draws_per_image: int) -> ImageJob:
     """The rest of ``plan_image_job``, with result_dir locked."""
     for folder in (args.result_dir, os.path.join(args.result_dir, 'comparison')):
         remove_stale_temps(folder)  # left by a killed run; nobody else writes here (the lock)
@@ -367,11 +381,11 @@ def _plan_locked(args: argparse.Namespace, tool: str, settings: Dict[str, object
         else:
             readable.append(path)
             megapixels += header.pixels / 1e6
-    variants = 8 if options.self_ensemble else 1
     return ImageJob(readable, len(files), rejected, sorted(os.path.basename(p) for p in skipped), options,
-                    limit, megapixels * variants * options.mc_samples, lock)
+                    limit, megapixels * draws_per_image, lock)
 
 
 # The flags whose values decide the result images (compared on --resume).
 RESULT_FLAGS = ('mc_samples', 'self_ensemble', 'gaussian_scale', 'seed', 'tile', 'tile_overlap',
-                'max_memory', 'backend', 'precision', 'output_format', 'save_comparison', 'gt_dir')
+                'max_memory', 'backend', 'precision', 'output_format', 'save_comparison', 'gt_dir',
+                'mode', 'epsilon', 'num_samples')

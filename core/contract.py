@@ -17,6 +17,9 @@ from utils.durable import atomic_write_bytes
 CONTRACT_FILE = 'model_contract.json'
 # What runs the network for the denoise routine (deploy/runtimes.py), and in which precision.
 BACKENDS = ('auto', 'dygraph', 'paddle-inference', 'onnxruntime', 'openvino')
+# The manipulations of the noisy latent (core.noise_generation), here so that the scripts'
+# flags are known without importing Paddle.
+NOISE_MODES = ('perturb', 'resample', 'residual')
 # fp16 is the GPU's half precision, bf16 the CPU's (oneDNN or OpenVINO, AVX512-BF16 or AMX).
 PRECISIONS = ('fp32', 'fp16', 'bf16')
 

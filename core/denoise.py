@@ -17,15 +17,14 @@ nor (up to what a tile border cuts from the receptive field) on the tiling.
 """
 import math
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Protocol, Tuple, Union
+from typing import Callable, List, Optional, Protocol, Tuple, Union
 
 import numpy as np
 import paddle
 
 from config import paper_default
 from core.contract import Geometry
-from core.tiling import (DEFAULT_MAX_MEMORY, DEFAULT_OVERLAP, auto_tile, blend_weights, check_tiling,
-                         tile_layout)
+from core.tiling import DEFAULT_MAX_MEMORY, DEFAULT_OVERLAP, check_tiling, resolve_tile, run_tiled
 from networks.InvDN_model import InvNet
 from utils.image_io import to_float
 
@@ -57,11 +56,25 @@ class DygraphBackend:
         self.geometry = Geometry.of(net)
 
     def restore(self, noisy: np.ndarray, z: np.ndarray) -> np.ndarray:
+        return self._run(lambda: self.net.denoise(paddle.to_tensor(noisy), paddle.to_tensor(z)))
+
+    def encode(self, noisy: np.ndarray) -> np.ndarray:
+        """The forward pass: noisy [N, C, H, W] -> latent [N, latent channels, H/s, W/s]
+        (core.noise_generation)."""
+        return self._run(lambda: self.net.encode(paddle.to_tensor(noisy)))
+
+    def decode(self, latent: np.ndarray) -> np.ndarray:
+        """The reverse pass: latent -> image [N, C, H, W]."""
+        return self._run(lambda: self.net.decode(paddle.to_tensor(latent)))
+
+    def _run(self, compute: Callable[[], paddle.Tensor]) -> np.ndarray:
+        """``compute()`` in eval mode without gradients, as numpy; the model's mode is restored
+        (validation runs on the model being trained)."""
         was_training = self.net.training
         self.net.eval()
         try:
             with paddle.no_grad():
-                return self.net.denoise(paddle.to_tensor(noisy), paddle.to_tensor(z)).numpy()
+                return compute().numpy()
         finally:
             if was_training:
                 self.net.train()
@@ -168,7 +181,7 @@ def _inverse_transform(x: np.ndarray, variant: int) -> np.ndarray:
     return x
 
 
-def _to_float(pixels: np.ndarray) -> np.ndarray:
+def to_nchw_float(pixels: np.ndarray) -> np.ndarray:
     """NHWC pixels as float32 NCHW in [0, 1] (utils.image_io.to_float)."""
     return np.ascontiguousarray(to_float(pixels).transpose(0, 3, 1, 2))
 
@@ -209,24 +222,9 @@ def _restore_region(backend: Backend, noisy: np.ndarray, draws: _Draws, variants
     return total / np.float32(len(variants))
 
 
-def _regions(height: int, width: int, tile: Optional[int], overlap: int, multiple: int
-             ) -> Iterator[Tuple[slice, slice]]:
-    if tile is None:
-        yield slice(0, height), slice(0, width)
-        return
-    tops, tile_h = tile_layout(height, tile, overlap, multiple)
-    lefts, tile_w = tile_layout(width, tile, overlap, multiple)
-    for top in tops:
-        for left in lefts:
-            yield slice(top, top + tile_h), slice(left, left + tile_w)
-
-
-def denoise_array(backend: Backend, images: np.ndarray,
-                  options: DenoiseOptions = DenoiseOptions()) -> np.ndarray:
-    """Denoise NHWC (or HWC) ``images``: float32 in [0, 1], or uint8/uint16 (converted tile by
-    tile, so a large photo is held once in its own integer type) -> float32 in the same
-    layout (not clipped). With ``options.tile`` memory follows the tile, not the image."""
-    geometry = backend.geometry
+def image_batch(images: np.ndarray, geometry: Geometry) -> Tuple[np.ndarray, bool]:
+    """(NHWC batch, whether ``images`` was one HWC image), after checking that ``images`` is
+    float in [0, 1] or 8/16-bit with the network's channels."""
     single = getattr(images, 'ndim', None) == 3
     batch = images[None] if single else images
     if (not isinstance(batch, np.ndarray) or batch.ndim != 4 or batch.shape[3] != geometry.channel_in
@@ -235,6 +233,16 @@ def denoise_array(backend: Backend, images: np.ndarray,
                          f'{geometry.channel_in}]) array of floats in [0, 1] or 8/16-bit integers, '
                          f'got {type(images).__name__} {getattr(images, "dtype", "")} of shape '
                          f'{list(getattr(images, "shape", []))}')
+    return batch, single
+
+
+def denoise_array(backend: Backend, images: np.ndarray,
+                  options: DenoiseOptions = DenoiseOptions()) -> np.ndarray:
+    """Denoise NHWC (or HWC) ``images``: float32 in [0, 1], or uint8/uint16 (converted tile by
+    tile, so a large photo is held once in its own integer type) -> float32 in the same
+    layout (not clipped). With ``options.tile`` memory follows the tile, not the image."""
+    geometry = backend.geometry
+    batch, single = image_batch(images, geometry)
     options.check(geometry.size_multiple)
     multiple = geometry.size_multiple
     height, width = batch.shape[1:3]
@@ -244,31 +252,18 @@ def denoise_array(backend: Backend, images: np.ndarray,
              for _ in range(batch.shape[0])]
     draws = _Draws(seeds, geometry.z_channels, int(options.mc_samples), float(options.gaussian_scale))
     variants = range(ENSEMBLE_SIZE if options.self_ensemble else 1)
-    tile = options.tile
-    if tile == 'auto':
-        tile = auto_tile(padded_h, padded_w, backend.bytes_per_pixel * batch.shape[0] * options.mc_samples,
-                         options.max_memory, multiple, options.tile_overlap)
-    if tile is not None and max(padded_h, padded_w) <= tile:
-        tile = None
+    per_pixel = (backend.bytes_per_pixel * batch.shape[0] * options.mc_samples
+                 if options.tile == 'auto' else 0.0)
+    tile = resolve_tile(options.tile, padded_h, padded_w, per_pixel, options.max_memory, multiple,
+                        options.tile_overlap)
 
-    output = weight_sum = None
-    for rows, cols in _regions(padded_h, padded_w, tile, options.tile_overlap, multiple):
-        restored = _restore_region(backend, _to_float(padded[:, rows, cols]), draws, variants,
+    def restore_region(rows: slice, cols: slice) -> np.ndarray:
+        restored = _restore_region(backend, to_nchw_float(padded[:, rows, cols]), draws, variants,
                                    range(rows.start // multiple, rows.stop // multiple),
                                    range(cols.start // multiple, cols.stop // multiple))
-        restored = restored.transpose(0, 2, 3, 1)
-        if tile is None:
-            output = restored
-            break
-        if output is None:
-            output = np.zeros(padded.shape[:3] + (restored.shape[3],), dtype=np.float32)
-            weight_sum = np.zeros((padded_h, padded_w), dtype=np.float32)
-        weights = np.outer(blend_weights(rows.start, rows.stop - rows.start, padded_h, options.tile_overlap),
-                           blend_weights(cols.start, cols.stop - cols.start, padded_w, options.tile_overlap))
-        output[:, rows, cols] += restored * weights[None, :, :, None]
-        weight_sum[rows, cols] += weights
-    if weight_sum is not None:
-        output /= weight_sum[None, :, :, None]
+        return restored.transpose(0, 2, 3, 1)
+
+    output = run_tiled(restore_region, padded_h, padded_w, tile, options.tile_overlap, multiple)
     output = output[:, :height, :width]
     return output[0] if single else output
 

@@ -8,7 +8,7 @@ it out of the result by trusting each tile least near its inner edges
 (docs/photos.md#tiling measures the difference against the overlap).
 """
 import math
-from typing import List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -89,3 +89,48 @@ def auto_tile(height: int, width: int, bytes_per_pixel: float, budget: float, mu
     side = min(largest, int(math.sqrt(budget / bytes_per_pixel))) // multiple * multiple
     floor = -(-max(MIN_TILE, 2 * overlap) // multiple) * multiple
     return max(side, floor)
+
+
+def resolve_tile(tile: object, height: int, width: int, bytes_per_pixel: float, budget: float,
+                 multiple: int, overlap: int) -> Optional[int]:
+    """The tile size for a padded ``height`` x ``width`` image: ``tile`` 'auto' resolved by
+    ``auto_tile``; None (the whole image) when the tile covers it."""
+    if tile == 'auto':
+        tile = auto_tile(height, width, bytes_per_pixel, budget, multiple, overlap)
+    if tile is not None and max(height, width) <= tile:
+        return None
+    return tile
+
+
+def tile_regions(height: int, width: int, tile: Optional[int], overlap: int, multiple: int
+                 ) -> Iterator[Tuple[slice, slice]]:
+    """(rows, cols) of each tile of a ``height`` x ``width`` image (multiples of ``multiple``);
+    one region, the whole image, when ``tile`` is None."""
+    if tile is None:
+        yield slice(0, height), slice(0, width)
+        return
+    tops, tile_h = tile_layout(height, tile, overlap, multiple)
+    lefts, tile_w = tile_layout(width, tile, overlap, multiple)
+    for top in tops:
+        for left in lefts:
+            yield slice(top, top + tile_h), slice(left, left + tile_w)
+
+
+def run_tiled(compute: Callable[[slice, slice], np.ndarray], height: int, width: int,
+              tile: Optional[int], overlap: int, multiple: int) -> np.ndarray:
+    """The [N, height, width, C] result of ``compute(rows, cols)`` -> [N, h, w, C] run on each
+    tile (tile_regions) and blended with ``blend_weights``; ``compute`` of the whole image
+    when ``tile`` is None."""
+    output = weight_sum = None
+    for rows, cols in tile_regions(height, width, tile, overlap, multiple):
+        result = compute(rows, cols)
+        if tile is None:
+            return result
+        if output is None:
+            output = np.zeros((result.shape[0], height, width, result.shape[3]), dtype=np.float32)
+            weight_sum = np.zeros((height, width), dtype=np.float32)
+        weights = np.outer(blend_weights(rows.start, rows.stop - rows.start, height, overlap),
+                           blend_weights(cols.start, cols.stop - cols.start, width, overlap))
+        output[:, rows, cols] += result * weights[None, :, :, None]
+        weight_sum[rows, cols] += weights
+    return output / weight_sum[None, :, :, None]

@@ -1,7 +1,8 @@
-"""PSNR and SSIM on uint8 RGB images, as the SIDD benchmark reports them.
+"""PSNR and SSIM on uint8 RGB images, as the SIDD benchmark reports them; AKLD and noise
+correlation for generated noise.
 
-Both take HWC (or HW) arrays with values in [0, 255] (the denoised output clipped and
-quantised to uint8 first, see ``utils.image_io.quantize``) and compute in float64.
+All take HWC (or HW) arrays with values in [0, 255] (the denoised or generated output
+clipped and quantised to uint8 first, see ``utils.image_io.quantize``) and compute in float64.
 """
 import math
 
@@ -71,3 +72,41 @@ def calculate_ssim(img1: np.ndarray, img2: np.ndarray, crop_border: int = 0) -> 
                          f'got shape {img1.shape}')
     planes1, planes2 = img1.transpose(2, 0, 1), img2.transpose(2, 0, 1)
     return float(np.mean(_ssim_per_channel(planes1, planes2)))
+
+
+# DANet (Yue et al., ECCV 2020), the AKLD of its noise generation: the local noise variance is
+# the squared noise smoothed by a 7 x 7 Gaussian (OpenCV's default sigma for that size,
+# reflected borders), and the variance ratio is clipped to [0.1, 10].
+_AKLD_KERNEL = cv2.getGaussianKernel(7, -1, cv2.CV_64F)
+_AKLD_RATIO = (0.1, 10.0)
+
+
+def _local_noise_variance(noisy: np.ndarray, clean: np.ndarray) -> np.ndarray:
+    squared = (noisy / 255.0 - clean / 255.0) ** 2
+    smoothed = cv2.sepFilter2D(squared, cv2.CV_64F, _AKLD_KERNEL, _AKLD_KERNEL,
+                               borderType=cv2.BORDER_REFLECT_101)
+    return np.maximum(smoothed, 1e-10)
+
+
+def calculate_akld(generated: np.ndarray, real: np.ndarray, clean: np.ndarray) -> float:
+    """KL divergence between zero-mean Gaussians of the local variance of the generated noise
+    (``generated - clean``) and of the real noise (``real - clean``), averaged over pixels
+    and channels (DANet's AKLD for one image; average it over images). 0 for a noise with
+    the real noise's local variance everywhere; an exact copy also gives 0 (see
+    ``noise_correlation``)."""
+    generated, clean = _prepare(generated, clean, 0)
+    real = _prepare(real, clean, 0)[0]
+    ratio = np.clip(_local_noise_variance(generated, clean) / _local_noise_variance(real, clean),
+                    *_AKLD_RATIO)
+    return float(0.5 * np.mean(ratio - 1.0 - np.log(ratio)))
+
+
+def noise_correlation(generated: np.ndarray, real: np.ndarray, clean: np.ndarray) -> float:
+    """Pearson correlation of the generated noise with the real noise (both against
+    ``clean``): 1 for a copy, about 0 for a new draw."""
+    generated, clean = _prepare(generated, clean, 0)
+    real = _prepare(real, clean, 0)[0]
+    a, b = (generated - clean).ravel(), (real - clean).ravel()
+    a, b = a - a.mean(), b - b.mean()
+    norm = math.sqrt(float(a @ a) * float(b @ b))
+    return float(a @ b / norm) if norm else 0.0

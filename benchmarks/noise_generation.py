@@ -1,0 +1,182 @@
+"""How close InvDN's generated noise is to real noise, and how new: the study of
+docs/noise_generation.md.
+
+    python -m benchmarks.noise_generation --sidd_mini ../shared/SIDD_mini [--weights W]
+        [--json F] [--figure docs/noise_generation.png]
+
+For every real SIDD pair of ``train_mini`` (the 512 x 512 images, centre-cropped to --crop)
+and ``val_mini`` (the 256 x 256 validation blocks), each manipulation of generate_noise.py
+(core.noise_generation) at each --epsilons value makes one noisy image from the noisy one
+(seed 0, sample 0), scored against the pair's real noise after 8-bit quantisation:
+- AKLD (DANet's; lower: the local noise variance is closer to the real one's);
+- the correlation of the generated noise with the real noise (1: a copy; 0: a new draw);
+- the standard deviation of the generated noise over the real noise's.
+Beside them two baselines fitted to each pair, each a new draw: AWGN with each channel's
+noise standard deviation, and a Poisson-Gaussian model, noise variance a * clean + b per
+channel, fitted by least squares to the squared noise. Means over the images of each split.
+"""
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from apps import cli
+from benchmarks.report import write_json
+
+EPSILONS = {'perturb': (0.01, 0.03, 0.1, 0.3, 1.0), 'resample': (0.1, 0.3, 0.6, 1.0),
+            'residual': (0.1, 0.3, 0.6, 1.0)}
+SPLITS = ('train_mini', 'val_mini')
+
+
+def parse_args(argv=None):
+    parser = cli.make_parser(__doc__)
+    cli.add_model_args(parser)
+    cli.add_device_args(parser)
+    parser.add_argument('--sidd_mini', required=True,
+                        help='folder holding train_mini/ and val_mini/ (GT/ and Noisy/ each)')
+    parser.add_argument('--crop', type=cli.positive_int, default=256,
+                        help='centre crop of larger images, in pixels (time; 0 keeps them whole)')
+    parser.add_argument('--json', default=None, help='also write the figures to this JSON file')
+    parser.add_argument('--figure', default=None, help='also draw AKLD and correlation against epsilon here')
+    return parser.parse_args(argv)
+
+
+def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
+    height, width = image.shape[:2]
+    if not size or (height <= size and width <= size):
+        return image
+    top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
+    return image[top:top + size, left:left + size]
+
+
+def awgn_like(noisy: np.ndarray, clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """clean + Gaussian noise of each channel's real noise standard deviation (0-255 floats)."""
+    sigma = (noisy - clean).std(axis=(0, 1))
+    return clean + rng.standard_normal(clean.shape) * sigma
+
+
+def poisson_gaussian_like(noisy: np.ndarray, clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """clean + noise of variance a * clean + b per channel, (a, b) >= 0 fitted by least squares
+    to the squared real noise (its expectation under that model)."""
+    out = np.empty_like(clean)
+    for c in range(clean.shape[2]):
+        x, y = clean[:, :, c].ravel(), ((noisy - clean)[:, :, c] ** 2).ravel()
+        a, b = np.linalg.lstsq(np.stack([x, np.ones_like(x)], axis=1), y, rcond=None)[0]
+        if a < 0:  # no signal dependence in this channel: a constant variance
+            a, b = 0.0, y.mean()
+        elif b < 0:
+            a, b = float(x @ y / (x @ x)), 0.0
+        out[:, :, c] = clean[:, :, c] + rng.standard_normal(x.size).reshape(clean.shape[:2]) \
+            * np.sqrt(a * clean[:, :, c] + b)
+    return out
+
+
+def scores(generated: np.ndarray, noisy: np.ndarray, clean: np.ndarray) -> Tuple[float, float, float]:
+    """(AKLD, correlation, noise std ratio) of an 8-bit ``generated`` image (0-255 floats)."""
+    from utils.metrics import calculate_akld, noise_correlation
+
+    generated = np.clip(np.rint(generated), 0, 255)
+    return (calculate_akld(generated, noisy, clean), noise_correlation(generated, noisy, clean),
+            float((generated - clean).std() / (noisy - clean).std()))
+
+
+def pairs(root: str, split: str, crop: int) -> List[Tuple[str, np.ndarray, np.ndarray]]:
+    """(name, noisy, clean) as 8-bit RGB values in float64."""
+    from dataloaders import folder_pairs
+    from utils.image_io import quantize
+
+    found = folder_pairs(f'{root}/{split}')
+    return [(name, centre_crop(quantize(noisy, 8), crop).astype(np.float64),
+             centre_crop(quantize(clean, 8), crop).astype(np.float64)) for name, noisy, clean in found]
+
+
+def main(argv=None) -> Dict[str, object]:
+    args = parse_args(argv)
+    cli.prepare_process(args.verbose)
+    from apps.models import load_model
+    from core.denoise import DygraphBackend
+    from core.noise_generation import NoiseOptions, generate_array
+    from networks import InvNet
+
+    model = load_model(args, network_class=InvNet)
+    backend = DygraphBackend(model)
+    rows: List[Dict[str, object]] = []
+    for split in SPLITS:
+        data = pairs(args.sidd_mini, split, args.crop)
+        table: Dict[Tuple[str, float], List[Tuple[float, float, float]]] = {}
+        for index, (name, noisy, clean) in enumerate(data):
+            rng = np.random.default_rng([0, index])
+            table.setdefault(('AWGN fitted', 0.0), []).append(scores(awgn_like(noisy, clean, rng), noisy, clean))
+            table.setdefault(('Poisson-Gaussian fitted', 0.0), []).append(
+                scores(poisson_gaussian_like(noisy, clean, rng), noisy, clean))
+            for mode, epsilons in EPSILONS.items():
+                for epsilon in epsilons:
+                    options = NoiseOptions(mode=mode, epsilon=epsilon, seed=0, tile=None)
+                    generated = generate_array(backend, (noisy / 255).astype(np.float32), options) * 255
+                    table.setdefault((mode, epsilon), []).append(scores(generated, noisy, clean))
+            print(f'{split} {name} done', flush=True)
+        for (mode, epsilon), values in table.items():
+            akld, correlation, std_ratio = np.mean(values, axis=0)
+            rows.append({'split': split, 'mode': mode, 'epsilon': epsilon, 'images': len(values),
+                         'akld': float(akld), 'correlation': float(correlation),
+                         'noise_std_ratio': float(std_ratio)})
+    print_table(rows)
+    figures = {'weights': args.weights, 'crop': args.crop, 'rows': rows}
+    write_json(args.json, figures)
+    if args.figure:
+        draw(rows, args.figure)
+    return figures
+
+
+def print_table(rows: Sequence[Dict[str, object]]) -> None:
+    print('| split | manipulation | epsilon | AKLD | noise correlation | noise std / real |')
+    print('| --- | --- | --- | --- | --- | --- |')
+    for row in rows:
+        epsilon = '' if row['mode'].endswith('fitted') else f'{row["epsilon"]:g}'
+        print(f'| {row["split"]} | {row["mode"]} | {epsilon} | {row["akld"]:.3f} | '
+              f'{row["correlation"]:.3f} | {row["noise_std_ratio"]:.2f} |')
+
+
+def draw(rows: Sequence[Dict[str, object]], path: str) -> None:
+    """AKLD and correlation against epsilon, one line per manipulation and split, the
+    baselines as horizontal lines."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    from utils.durable import atomic_path
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    colours = {'perturb': 'tab:blue', 'resample': 'tab:orange', 'residual': 'tab:green',
+               'AWGN fitted': 'grey', 'Poisson-Gaussian fitted': 'black'}
+    styles = {'train_mini': '-', 'val_mini': '--'}
+    for split in SPLITS:
+        for mode in list(EPSILONS) + ['AWGN fitted', 'Poisson-Gaussian fitted']:
+            mine = sorted((r for r in rows if r['split'] == split and r['mode'] == mode),
+                          key=lambda r: r['epsilon'])
+            if not mine:
+                continue
+            label = f'{mode} ({split})'
+            for axis, key in zip(axes, ('akld', 'correlation')):
+                if mode in EPSILONS:
+                    axis.plot([r['epsilon'] for r in mine], [r[key] for r in mine], styles[split],
+                              marker='o', color=colours[mode], label=label)
+                else:
+                    axis.axhline(mine[0][key], linestyle=styles[split], color=colours[mode], label=label)
+    for axis, title in zip(axes, ('AKLD (lower: local noise level closer to real)',
+                                  'correlation with the real noise (1: a copy)')):
+        axis.set_xscale('log')
+        axis.set_xlabel('epsilon')
+        axis.set_title(title, fontsize=10)
+        axis.grid(alpha=0.3)
+    axes[0].set_yscale('log')
+    axes[1].legend(fontsize=7, loc='center left', bbox_to_anchor=(1.02, 0.5))
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format='png')
+    plt.close(fig)
+    print(f'wrote {path}')
+
+
+if __name__ == '__main__':
+    main()

@@ -40,6 +40,9 @@ def main(argv=None) -> None:
         import gradio as gr
     except ImportError:
         cli.fail('the demo needs Gradio: pip install -r requirements-demo.txt')
+    import logging
+    import signal
+    import sys
     import tempfile
 
     from apps import models
@@ -47,18 +50,17 @@ def main(argv=None) -> None:
 
     what = cli.find_weights(args.weights)[1]
     model = models.load_model(args)
-    work_dir = tempfile.mkdtemp(prefix='invdn-demo-')
     tile = 'auto' if args.tile == 'auto' else str(args.tile or 0)
-    page = build_page(Denoiser(args, model, work_dir), f'Weights: {what}.', tile)
-    page.queue(default_concurrency_limit=1, max_size=args.queue_size)
+    logging.getLogger('httpx').setLevel(logging.WARNING)  # Gradio's own start-up requests
     # System fonts: the default theme would have the browser fetch web fonts.
     theme = gr.themes.Default(font=['system-ui', 'sans-serif'], font_mono=['ui-monospace', 'monospace'])
-    import logging
-
-    logging.getLogger('httpx').setLevel(logging.WARNING)  # Gradio's own start-up requests
-    print(f'serving on http://{args.host}:{args.port} (Ctrl+C stops)', flush=True)
-    page.launch(server_name=args.host, server_port=args.port, share=False, theme=theme, quiet=True,
-                max_file_size=f'{args.max_upload_mb}mb', allowed_paths=[work_dir], footer_links=[])
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a stopped server removes its results too
+    with tempfile.TemporaryDirectory(prefix='invdn-demo-') as work_dir:  # results, removed at exit
+        page = build_page(Denoiser(args, model, work_dir), f'Weights: {what}.', tile)
+        page.queue(default_concurrency_limit=1, max_size=args.queue_size)
+        print(f'serving on http://{args.host}:{args.port} (Ctrl+C stops)', flush=True)
+        page.launch(server_name=args.host, server_port=args.port, share=False, theme=theme, quiet=True,
+                    max_file_size=f'{args.max_upload_mb}mb', allowed_paths=[work_dir], footer_links=[])
 
 
 if __name__ == '__main__':

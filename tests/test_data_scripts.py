@@ -186,3 +186,25 @@ def test_sidd_mini_layout(tmp_path):
     assert not (tmp_path / 'val_mini' / 'LQ').exists()
     psnr = 10 * np.log10(1 / np.mean((train[0]['GT'] - train[0]['Noisy']) ** 2))
     assert 15 < psnr < 45  # noisy, but still a photo
+
+
+def test_split_val_mini_keeps_the_reported_blocks_apart_and_never_overwrites(tmp_path):
+    from tools import split_val_mini
+
+    for sub in ('GT', 'Noisy'):
+        for k in range(5):
+            write_image(str(tmp_path / 'val' / sub / f'0_{k}.PNG'), np.full((8, 8, 3), k * 10 + len(sub), np.uint8))
+    folders = ['--val_mini', str(tmp_path / 'val'), '--select_dir', str(tmp_path / 'select'),
+               '--report_dir', str(tmp_path / 'report')]
+    split_val_mini.main(folders)
+    split_val_mini.main(folders)  # a second run finds the same files and changes nothing
+    for sub in ('GT', 'Noisy'):
+        assert sorted(os.listdir(tmp_path / 'select' / sub)) == ['0_0.PNG', '0_1.PNG']
+        assert sorted(os.listdir(tmp_path / 'report' / sub)) == ['0_2.PNG', '0_3.PNG', '0_4.PNG']
+        assert (tmp_path / 'report' / sub / '0_3.PNG').read_bytes() == (tmp_path / 'val' / sub / '0_3.PNG').read_bytes()
+    (tmp_path / 'report' / 'GT' / '0_4.PNG').write_bytes(b'edited')
+    with pytest.raises(SystemExit, match='0_4.PNG exists and differs'):
+        split_val_mini.main(folders)
+    assert (tmp_path / 'report' / 'GT' / '0_4.PNG').read_bytes() == b'edited'
+    with pytest.raises(SystemExit, match=r"does not have: \['9_9'\]"):
+        split_val_mini.main(folders + ['--select', '9_9'])

@@ -17,7 +17,7 @@ nor (up to what a tile border cuts from the receptive field) on the tiling.
 """
 import math
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Protocol, Tuple, Union
+from typing import Any, Callable, List, Optional, Protocol, Tuple, Union
 
 import numpy as np
 import paddle
@@ -222,7 +222,7 @@ def _restore_region(backend: Backend, noisy: np.ndarray, draws: _Draws, variants
     return total / np.float32(len(variants))
 
 
-def image_batch(images: np.ndarray, geometry: Geometry) -> Tuple[np.ndarray, bool]:
+def _image_batch(images: np.ndarray, geometry: Geometry) -> Tuple[np.ndarray, bool]:
     """(NHWC batch, whether ``images`` was one HWC image), after checking that ``images`` is
     float in [0, 1] or 8/16-bit with the network's channels."""
     single = getattr(images, 'ndim', None) == 3
@@ -236,26 +236,53 @@ def image_batch(images: np.ndarray, geometry: Geometry) -> Tuple[np.ndarray, boo
     return batch, single
 
 
+@dataclass(frozen=True)
+class PaddedBatch:
+    """Images ready for the network: ``padded`` NHWC, padded to the downsampling factor;
+    ``height`` x ``width`` their size before padding; ``single``: one HWC image was given;
+    ``tile``: the tile size to run them in (None: whole)."""
+    padded: np.ndarray
+    height: int
+    width: int
+    single: bool
+    tile: Optional[int]
+
+    def crop(self, output: np.ndarray) -> np.ndarray:
+        """``output`` [N, padded H, padded W, C] back to the images' size and layout."""
+        output = output[:, :self.height, :self.width]
+        return output[0] if self.single else output
+
+
+def padded_batch(backend: Backend, images: np.ndarray, options: Any, draws: int = 1) -> PaddedBatch:
+    """NHWC (or HWC) ``images`` (float in [0, 1], or uint8/uint16) checked against the back
+    end's geometry and ``options`` (DenoiseOptions, or core.noise_generation's NoiseOptions:
+    ``check``, ``tile``, ``tile_overlap``, ``max_memory``), padded, with the tile they run in:
+    ``options.tile``, 'auto' sized by the back end's working memory for ``draws`` latent
+    draws per image."""
+    geometry = backend.geometry
+    batch, single = _image_batch(images, geometry)
+    options.check(geometry.size_multiple)
+    multiple = geometry.size_multiple
+    padded = pad_to_multiple(batch, multiple, axes=(1, 2))
+    padded_h, padded_w = padded.shape[1:3]
+    per_pixel = backend.bytes_per_pixel * batch.shape[0] * draws if options.tile == 'auto' else 0.0
+    tile = resolve_tile(options.tile, padded_h, padded_w, per_pixel, options.max_memory, multiple,
+                        options.tile_overlap)
+    return PaddedBatch(padded, batch.shape[1], batch.shape[2], single, tile)
+
+
 def denoise_array(backend: Backend, images: np.ndarray,
                   options: DenoiseOptions = DenoiseOptions()) -> np.ndarray:
     """Denoise NHWC (or HWC) ``images``: float32 in [0, 1], or uint8/uint16 (converted tile by
     tile, so a large photo is held once in its own integer type) -> float32 in the same
     layout (not clipped). With ``options.tile`` memory follows the tile, not the image."""
-    geometry = backend.geometry
-    batch, single = image_batch(images, geometry)
-    options.check(geometry.size_multiple)
-    multiple = geometry.size_multiple
-    height, width = batch.shape[1:3]
-    padded = pad_to_multiple(batch, multiple, axes=(1, 2))
-    padded_h, padded_w = padded.shape[1:3]
+    geometry, multiple = backend.geometry, backend.geometry.size_multiple
+    prepared = padded_batch(backend, images, options, int(options.mc_samples))
+    padded = prepared.padded
     seeds = [int(np.random.SeedSequence().entropy) if options.seed is None else int(options.seed)
-             for _ in range(batch.shape[0])]
+             for _ in range(padded.shape[0])]
     draws = _Draws(seeds, geometry.z_channels, int(options.mc_samples), float(options.gaussian_scale))
     variants = range(ENSEMBLE_SIZE if options.self_ensemble else 1)
-    per_pixel = (backend.bytes_per_pixel * batch.shape[0] * options.mc_samples
-                 if options.tile == 'auto' else 0.0)
-    tile = resolve_tile(options.tile, padded_h, padded_w, per_pixel, options.max_memory, multiple,
-                        options.tile_overlap)
 
     def restore_region(rows: slice, cols: slice) -> np.ndarray:
         restored = _restore_region(backend, to_nchw_float(padded[:, rows, cols]), draws, variants,
@@ -263,9 +290,8 @@ def denoise_array(backend: Backend, images: np.ndarray,
                                    range(cols.start // multiple, cols.stop // multiple))
         return restored.transpose(0, 2, 3, 1)
 
-    output = run_tiled(restore_region, padded_h, padded_w, tile, options.tile_overlap, multiple)
-    output = output[:, :height, :width]
-    return output[0] if single else output
+    return prepared.crop(run_tiled(restore_region, padded.shape[1], padded.shape[2], prepared.tile,
+                                   options.tile_overlap, multiple))
 
 
 def denoise(backend: Backend, noisy: np.ndarray, options: DenoiseOptions = DenoiseOptions()

@@ -29,8 +29,8 @@ import cv2
 import numpy as np
 
 from core.contract import NOISE_MODES, Geometry
-from core.denoise import image_batch, latent_field, pad_to_multiple, to_nchw_float
-from core.tiling import DEFAULT_MAX_MEMORY, DEFAULT_OVERLAP, check_tiling, resolve_tile, run_tiled
+from core.denoise import latent_field, padded_batch, to_nchw_float
+from core.tiling import DEFAULT_MAX_MEMORY, DEFAULT_OVERLAP, check_tiling, run_tiled
 
 # Width of the local statistics of ``residual``, in latent pixels (scale 4: 8 image pixels):
 # about the size over which the noise level of a photo changes with its content.
@@ -102,16 +102,9 @@ def generate_array(backend: LatentBackend, images: np.ndarray, options: NoiseOpt
                    sample: int = 0) -> np.ndarray:
     """Noise sample ``sample`` of NHWC (or HWC) noisy ``images`` (float in [0, 1] or 8/16-bit)
     -> float32 in the same layout (not clipped)."""
-    geometry = backend.geometry
-    batch, single = image_batch(images, geometry)
-    options.check(geometry.size_multiple)
-    multiple = geometry.size_multiple
-    height, width = batch.shape[1:3]
-    padded = pad_to_multiple(batch, multiple, axes=(1, 2))
-    padded_h, padded_w = padded.shape[1:3]
-    per_pixel = backend.bytes_per_pixel * batch.shape[0] if options.tile == 'auto' else 0.0
-    tile = resolve_tile(options.tile, padded_h, padded_w, per_pixel, options.max_memory, multiple,
-                        options.tile_overlap)
+    geometry, multiple = backend.geometry, backend.geometry.size_multiple
+    prepared = padded_batch(backend, images, options)
+    padded = prepared.padded
 
     def generate_region(rows: slice, cols: slice) -> np.ndarray:
         latent = backend.encode(to_nchw_float(padded[:, rows, cols]))
@@ -128,7 +121,6 @@ def generate_array(backend: LatentBackend, images: np.ndarray, options: NoiseOpt
         image = backend.decode(np.concatenate([lr_image, z], axis=1))[:, :geometry.channel_in]
         return image.transpose(0, 2, 3, 1)
 
-    output = run_tiled(generate_region, padded_h, padded_w, tile, options.tile_overlap, multiple)
-    output = output[:, :height, :width]
-    return output[0] if single else output
+    return prepared.crop(run_tiled(generate_region, padded.shape[1], padded.shape[2], prepared.tile,
+                                   options.tile_overlap, multiple))
 

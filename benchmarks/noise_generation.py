@@ -25,6 +25,11 @@ from benchmarks.report import write_json
 EPSILONS = {'perturb': (0.01, 0.03, 0.1, 0.3, 1.0), 'resample': (0.1, 0.3, 0.6, 1.0),
             'residual': (0.1, 0.3, 0.6, 1.0)}
 SPLITS = ('train_mini', 'val_mini')
+# The --examples figure: a near copy, then a fully new draw of each resampling mode, on the
+# first val_mini block, its centre 96 x 96.
+EXAMPLES = (('perturb', 0.03), ('resample', 1.0), ('residual', 1.0))
+EXAMPLE_BLOCK = 0
+EXAMPLE_CROP = 96
 
 
 def parse_args(argv=None):
@@ -36,7 +41,9 @@ def parse_args(argv=None):
     parser.add_argument('--crop', type=cli.positive_int, default=256,
                         help='centre crop of larger images, in pixels (time; 0 keeps them whole)')
     parser.add_argument('--json', default=None, help='also write the figures to this JSON file')
-    parser.add_argument('--figure', default=None, help='also draw AKLD and correlation against epsilon here')
+    parser.add_argument('--figure', default=None, help='also draw AKLD against correlation and epsilon here')
+    parser.add_argument('--examples', default=None,
+                        help='also draw one val_mini block\'s samples and their noise here')
     return parser.parse_args(argv)
 
 
@@ -124,6 +131,15 @@ def main(argv=None) -> Dict[str, object]:
     write_json(args.json, figures)
     if args.figure:
         draw(rows, args.figure)
+    if args.examples:
+        name, noisy, clean = pairs(args.sidd_mini, 'val_mini', args.crop)[EXAMPLE_BLOCK]
+        panels = [('clean', clean), ('real noise', noisy),
+                  ('Poisson-Gaussian fitted', poisson_gaussian_like(noisy, clean, np.random.default_rng(0)))]
+        for mode, epsilon in EXAMPLES:
+            options = NoiseOptions(mode=mode, epsilon=epsilon, seed=0, tile=None)
+            panels.append((f'{mode} {epsilon:g}',
+                           generate_array(backend, (noisy / 255).astype(np.float32), options) * 255))
+        draw_examples(panels, clean, f'val_mini {name}', args.examples)
     return figures
 
 
@@ -137,8 +153,10 @@ def print_table(rows: Sequence[Dict[str, object]]) -> None:
 
 
 def draw(rows: Sequence[Dict[str, object]], path: str) -> None:
-    """AKLD and correlation against epsilon, one line per manipulation and split, the
-    baselines as horizontal lines."""
+    """Left: AKLD against noise correlation, one line per manipulation and split over its
+    epsilons, the fitted baselines as points; the corner of noise both new and realistic
+    (correlation below 0.3, AKLD below the Poisson-Gaussian baseline) shaded. Right: AKLD
+    against epsilon."""
     import matplotlib
 
     matplotlib.use('Agg')
@@ -146,31 +164,71 @@ def draw(rows: Sequence[Dict[str, object]], path: str) -> None:
 
     from utils.durable import atomic_path
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (trade, by_epsilon) = plt.subplots(1, 2, figsize=(12, 4.6))
     colours = {'perturb': 'tab:blue', 'resample': 'tab:orange', 'residual': 'tab:green',
                'AWGN fitted': 'grey', 'Poisson-Gaussian fitted': 'black'}
-    styles = {'train_mini': '-', 'val_mini': '--'}
+    styles = {'train_mini': ('-', 'o'), 'val_mini': ('--', 's')}
     for split in SPLITS:
+        line, marker = styles[split]
         for mode in list(EPSILONS) + ['AWGN fitted', 'Poisson-Gaussian fitted']:
             mine = sorted((r for r in rows if r['split'] == split and r['mode'] == mode),
                           key=lambda r: r['epsilon'])
             if not mine:
                 continue
             label = f'{mode} ({split})'
-            for axis, key in zip(axes, ('akld', 'correlation')):
-                if mode in EPSILONS:
-                    axis.plot([r['epsilon'] for r in mine], [r[key] for r in mine], styles[split],
-                              marker='o', color=colours[mode], label=label)
-                else:
-                    axis.axhline(mine[0][key], linestyle=styles[split], color=colours[mode], label=label)
-    for axis, title in zip(axes, ('AKLD (lower: local noise level closer to real)',
-                                  'correlation with the real noise (1: a copy)')):
-        axis.set_xscale('log')
-        axis.set_xlabel('epsilon')
-        axis.set_title(title, fontsize=10)
+            if mode in EPSILONS:
+                trade.plot([r['correlation'] for r in mine], [r['akld'] for r in mine], line,
+                           marker=marker, color=colours[mode], label=label)
+                by_epsilon.plot([r['epsilon'] for r in mine], [r['akld'] for r in mine], line,
+                                marker=marker, color=colours[mode], label=label)
+                if split == 'train_mini':
+                    for r in mine:
+                        trade.annotate(f'{r["epsilon"]:g}', (r['correlation'], r['akld']), fontsize=7,
+                                       xytext=(3, 3), textcoords='offset points', color=colours[mode])
+            else:
+                trade.plot([mine[0]['correlation']], [mine[0]['akld']], marker, color=colours[mode],
+                           markersize=9, label=label)
+                by_epsilon.axhline(mine[0]['akld'], linestyle=line, color=colours[mode], label=label)
+    baseline = max(r['akld'] for r in rows if r['mode'] == 'Poisson-Gaussian fitted')
+    floor = min(r['akld'] for r in rows) / 2
+    trade.fill_between([-0.05, 0.3], floor, baseline, color='tab:green', alpha=0.08)
+    trade.text(0.0, baseline * 0.5, 'new and realistic', fontsize=8, color='tab:green')
+    trade.set_xlabel('correlation with the real noise (1: a copy, 0: new); labels: epsilon')
+    trade.set_ylabel('AKLD (lower: local noise level closer to real)')
+    by_epsilon.set_xlabel('epsilon')
+    by_epsilon.set_xscale('log')
+    for axis in (trade, by_epsilon):
+        axis.set_yscale('log')
         axis.grid(alpha=0.3)
-    axes[0].set_yscale('log')
-    axes[1].legend(fontsize=7, loc='center left', bbox_to_anchor=(1.02, 0.5))
+    by_epsilon.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.02, 0.5))
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format='png')
+    plt.close(fig)
+    print(f'wrote {path}')
+
+
+def draw_examples(panels: Sequence[Tuple[str, np.ndarray]], clean: np.ndarray, title: str, path: str) -> None:
+    """Each image's centre crop above its noise (image minus clean, x3 around mid-grey)."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    from utils.durable import atomic_path
+
+    fig, axes = plt.subplots(2, len(panels), figsize=(2.2 * len(panels), 4.8))
+    for column, (label, image) in enumerate(panels):
+        image, reference = centre_crop(image, EXAMPLE_CROP), centre_crop(clean, EXAMPLE_CROP)
+        noise = np.clip(128 + 3 * (np.clip(np.rint(image), 0, 255) - reference), 0, 255)
+        for row, shown in enumerate((np.clip(image, 0, 255), noise)):
+            axes[row, column].imshow(shown.astype(np.uint8), interpolation='nearest')
+            axes[row, column].set_xticks([])
+            axes[row, column].set_yticks([])
+        axes[0, column].set_title(label, fontsize=8)
+    axes[0, 0].set_ylabel('image', fontsize=8)
+    axes[1, 0].set_ylabel('noise x 3', fontsize=8)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format='png')

@@ -152,3 +152,20 @@ def test_settings_that_cannot_work_stop_in_one_line_before_any_image(small_model
     text = str(stop.value.code)
     assert message in text and len(text.splitlines()) == 1
     assert not (tmp_path / 'out').exists() or not [n for n in os.listdir(tmp_path / 'out') if n.endswith('.png')]
+
+
+def test_the_studys_baselines_match_the_noise_they_are_fitted_to():
+    """benchmarks.noise_generation: AWGN takes each channel's noise level; Poisson-Gaussian
+    recovers a signal-dependent variance a * clean + b, so its AKLD is far below AWGN's."""
+    from benchmarks.noise_generation import awgn_like, poisson_gaussian_like, scores
+
+    rng = np.random.default_rng(5)
+    clean = np.repeat(np.linspace(5, 250, 256)[None, :, None], 128, axis=0).repeat(3, axis=2)
+    noisy = np.clip(np.rint(clean + rng.standard_normal(clean.shape) * np.sqrt(0.8 * clean + 4.0)), 0, 255)
+    awgn, fitted = awgn_like(noisy, clean, rng), poisson_gaussian_like(noisy, clean, rng)
+    np.testing.assert_allclose((awgn - clean).std(axis=(0, 1)), (noisy - clean).std(axis=(0, 1)), rtol=0.05)
+    dark, bright = slice(0, 40), slice(216, 256)
+    for part in (dark, bright):
+        np.testing.assert_allclose((fitted - clean)[:, part].std(), (noisy - clean)[:, part].std(), rtol=0.1)
+    assert scores(fitted, noisy, clean)[0] < 0.5 * scores(awgn, noisy, clean)[0]
+    assert abs(scores(fitted, noisy, clean)[1]) < 0.05 and scores(noisy, noisy, clean)[1] == pytest.approx(1)

@@ -60,7 +60,7 @@ def main(argv=None) -> None:
         page.queue(default_concurrency_limit=1, max_size=args.queue_size)
         print(f'serving on http://{args.host}:{args.port} (Ctrl+C stops)', flush=True)
         page.launch(server_name=args.host, server_port=args.port, share=False, theme=theme, quiet=True,
-                    max_file_size=f'{args.max_upload_mb}mb', allowed_paths=[work_dir], footer_links=[])
+                    max_file_size=int(args.max_upload_mb * 2 ** 20), allowed_paths=[work_dir], footer_links=[])
 
 
 if __name__ == '__main__':

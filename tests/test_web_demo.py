@@ -42,11 +42,15 @@ def test_page_settings_that_cannot_work_are_named(small_model_file, tmp_path):
 def test_the_page_in_a_browser_gives_predicts_image_and_survives_a_bad_file(tmp_path):
     broken = tmp_path / 'not_a_photo.png'
     broken.write_bytes(b'this is not an image')
+    big = tmp_path / 'big.png'
+    big.write_bytes(os.urandom(3 * 2 ** 20))
     downloads = tmp_path / 'downloads'
     downloads.mkdir()
-    with DemoServer([], str(tmp_path / 'app.log')) as server:
+    with DemoServer(['--max_upload_mb', '1'], str(tmp_path / 'app.log')) as server:
         bad = denoise_in_browser(server.url, str(broken), None, str(downloads))
         assert 'not_a_photo.png' in bad.error and bad.result_file is None, server.output()
+        too_big = denoise_in_browser(server.url, str(big), None, str(downloads))
+        assert 'exceed the maximum allowed size of 1.0 Mb' in too_big.error and too_big.result_file is None
         good = denoise_in_browser(server.url, NOISY, CLEAN, str(downloads), str(tmp_path / 'page.png'))
         assert not good.error, good.error
         assert 'PSNR' in good.info and 'SSIM' in good.info

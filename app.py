@@ -33,35 +33,48 @@ def parse_args(argv=None):
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    # Before Gradio and huggingface_hub are imported: no usage statistics, no Hub requests.
-    os.environ.update(GRADIO_ANALYTICS_ENABLED='False', HF_HUB_OFFLINE='1', HF_HUB_DISABLE_TELEMETRY='1')
-    cli.prepare_process(args.verbose)
-    try:
-        import gradio as gr
-    except ImportError:
-        cli.fail('the demo needs Gradio: pip install -r requirements-demo.txt')
     import logging
     import signal
+    import socket
     import sys
     import tempfile
 
-    from apps import models
-    from apps.web_demo import Denoiser, build_page
+    with socket.socket() as probe:  # before minutes of loading, not in Gradio's traceback after
+        try:
+            probe.bind((args.host, args.port))
+        except OSError as err:
+            cli.fail(f'cannot serve on {args.host}:{args.port} ({err.strerror}): another server has '
+                     'that port; choose another with --port')
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a stopped server cleans up too
+    with tempfile.TemporaryDirectory(prefix='invdn-demo-') as work_dir:
+        # Before Gradio and huggingface_hub are imported: no usage statistics, no Hub requests,
+        # and Gradio's copies of uploads and shown images inside work_dir, removed at exit.
+        os.environ.update(GRADIO_ANALYTICS_ENABLED='False', HF_HUB_OFFLINE='1', HF_HUB_DISABLE_TELEMETRY='1',
+                          GRADIO_TEMP_DIR=os.path.join(work_dir, 'gradio'))
+        cli.prepare_process(args.verbose)
+        try:
+            import gradio as gr
+        except ImportError:
+            cli.fail('the demo needs Gradio: pip install -r requirements-demo.txt')
+        from apps import models
+        from apps.web_demo import Denoiser, build_page
+        from core.denoise import DenoiseOptions
 
-    what = cli.find_weights(args.weights)[1]
-    model = models.load_model(args)
-    tile = 'auto' if args.tile == 'auto' else str(args.tile or 0)
-    logging.getLogger('httpx').setLevel(logging.WARNING)  # Gradio's own start-up requests
-    # System fonts: the default theme would have the browser fetch web fonts.
-    theme = gr.themes.Default(font=['system-ui', 'sans-serif'], font_mono=['ui-monospace', 'monospace'])
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a stopped server removes its results too
-    with tempfile.TemporaryDirectory(prefix='invdn-demo-') as work_dir:  # results, removed at exit
-        page = build_page(Denoiser(args, model, work_dir), f'Weights: {what}.', tile)
+        what = cli.find_weights(args.weights)[1]
+        model = models.load_model(args, options=DenoiseOptions(  # the page's initial tile works
+            tile=args.tile, tile_overlap=args.tile_overlap, max_memory=int(args.max_memory * 2 ** 30)))
+        logging.getLogger('httpx').setLevel(logging.WARNING)  # Gradio's own start-up requests
+        # System fonts: the default theme would have the browser fetch web fonts.
+        theme = gr.themes.Default(font=['system-ui', 'sans-serif'], font_mono=['ui-monospace', 'monospace'])
+        results = os.path.join(work_dir, 'results')
+        os.makedirs(results)
+        tile = 'auto' if args.tile == 'auto' else str(args.tile or 0)
+        page = build_page(Denoiser(args, model, results), f'Weights: {what}.', tile)
         page.queue(default_concurrency_limit=1, max_size=args.queue_size)
         print(f'serving on http://{args.host}:{args.port} (Ctrl+C stops)', flush=True)
         page.launch(server_name=args.host, server_port=args.port, share=False, theme=theme, quiet=True,
-                    max_file_size=int(args.max_upload_mb * 2 ** 20), allowed_paths=[work_dir], footer_links=[])
-
+                    max_file_size=int(args.max_upload_mb * 2 ** 20), allowed_paths=[results],
+                    footer_links=[])
 
 if __name__ == '__main__':
     main()

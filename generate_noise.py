@@ -10,14 +10,15 @@ real noise: 1 means a copy). An unreadable image is reported by name and the oth
 still processed; the exit status is then 1.
 
   python generate_noise.py --input noisy.png --result_dir out
-  python generate_noise.py --data_path SIDD_mini/val_mini --mode residual --epsilon 1
+  python generate_noise.py --data_path SIDD_mini/val_mini --mode resample --epsilon 1
 """
 from apps import cli
 
 
 def parse_args(argv=None):
     parser = cli.make_parser(__doc__)
-    cli.add_io_args(parser, result_dir='results/generate_noise', batch_size=False)
+    cli.add_io_args(parser, result_dir='results/generate_noise', batch_size=False,
+                    scores="each sample's AKLD and noise correlation against the real noise")
     cli.add_noise_args(parser)
     cli.add_tiling_args(parser)
     cli.add_resume_args(parser)

@@ -114,19 +114,19 @@ DEMO_GT = os.path.join('docs', 'demo', 'GT')
 
 
 def add_io_args(parser: argparse.ArgumentParser, result_dir: str, demo_input: bool = False,
-                batch_size: bool = True) -> None:
+                batch_size: bool = True, scores: str = 'PSNR/SSIM per image') -> None:
     """--input, --gt_dir, --data_path, --result_dir, --overwrite and (with ``batch_size``)
     --batch_size, with the earlier Paddle reproduction's spellings as aliases. With
     ``demo_input`` the input may be left out: the SIDD block shipped in docs/demo, with its
-    GT (apps.images.plan_image_job)."""
+    GT (apps.images.plan_image_job). ``scores``: what --gt_dir gives."""
     parser.add_argument('--input', '--noisy-dir', '--noisy_dir', dest='input', default=None,
                         help='a noisy image, or a folder of them (--noisy-dir: the earlier '
                              'reproduction\'s spelling)' + (
                                  f'; None: the real SIDD block of {DEMO_INPUT}, scored against '
                                  f'{DEMO_GT}' if demo_input else '; required unless --data_path'))
     parser.add_argument('--gt_dir', '--clean-dir', '--clean_dir', dest='gt_dir', default=None,
-                        help='clean images of the same names (a file when --input is a file): '
-                             'PSNR/SSIM per image (--clean-dir: the earlier reproduction\'s spelling)')
+                        help=f'clean images of the same names (a file when --input is a file): '
+                             f'{scores} (--clean-dir: the earlier reproduction\'s spelling)')
     parser.add_argument('--data_path', '--data-path', dest='data_path', default=None,
                         help='a folder holding Noisy/ and GT/ (as SIDD_mini/val_mini): the same as '
                              '--input DIR/Noisy --gt_dir DIR/GT (the earlier reproduction\'s flag)')

@@ -261,7 +261,7 @@ def finish_image_job(report: FilesReport, job: ImageJob, result_dir: str, done: 
     """Summary of ``denoise_files`` (or another loop over the job: ``done`` says what it did
     to the images, ``score_lines`` prints the mean of the two scores of its ``scored``
     results); exit status 1 (apps.cli.fail) when an image failed."""
-    kept = f'; {len(job.skipped)} finished by the earlier run were kept (--resume)' if job.skipped else ''
+    kept = f'; kept {len(job.skipped)} that the earlier run finished (--resume)' if job.skipped else ''
     print(f'{done} {report.written} of {job.total} image(s) into {result_dir}{kept}')
     if report.scores:
         first, second = np.mean(list(report.scores.values()), axis=0)
@@ -311,6 +311,8 @@ def plan_image_job(args: argparse.Namespace, tool: str, settings: Dict[str, obje
         if args.input is not None or args.gt_dir is not None:
             cli.fail('--data_path DIR stands for --input DIR/Noisy --gt_dir DIR/GT: give one or the other')
         args.input, args.gt_dir = (os.path.join(args.data_path, sub) for sub in ('Noisy', 'GT'))
+        if not os.path.isdir(args.data_path):
+            cli.fail(f'--data_path: folder not found: {args.data_path}')
         if not (os.path.isdir(args.input) and os.path.isdir(args.gt_dir)):
             cli.fail(f'--data_path: {args.data_path} must hold the folders Noisy/ and GT/ '
                      '(as SIDD_mini/val_mini does)')

@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -39,10 +39,21 @@ class Denoiser:
         self.args, self.model, self.work_dir = args, model, work_dir
         self.backends: Dict[bool, Backend] = {}
 
+    @staticmethod
+    def small(work_megapixels: float) -> bool:
+        """Whether predict.py's back-end rule counts that much work as small (dygraph)."""
+        from apps.models import EXPORT_PAYS_OFF_MEGAPIXELS
+
+        return work_megapixels < EXPORT_PAYS_OFF_MEGAPIXELS
+
+    def ready(self, work_megapixels: float) -> bool:
+        """Whether the back end for that much work is open already."""
+        return self.small(work_megapixels) in self.backends
+
     def backend(self, work_megapixels: float) -> Backend:
         from apps import models
 
-        small = work_megapixels < models.EXPORT_PAYS_OFF_MEGAPIXELS
+        small = self.small(work_megapixels)
         if small not in self.backends:
             self.backends[small] = models.open_backend(self.args.backend, self.model, self.args.weights,
                                                        self.args.precision, work_megapixels)
@@ -62,10 +73,10 @@ class Denoiser:
         options.check(self.model.size_multiple)
         return options
 
-    def denoise(self, noisy_path: str, clean_path: Optional[str], options: DenoiseOptions
-                ) -> Tuple[np.ndarray, np.ndarray, str, str]:
+    def denoise(self, noisy_path: str, clean_path: Optional[str], options: DenoiseOptions,
+                say: Callable[[str], None] = lambda what: None) -> Tuple[np.ndarray, np.ndarray, str, str]:
         """(noisy 8-bit, denoised 8-bit, result file, what to say) for one upload; ValueError
-        with the reason when the photo cannot be denoised."""
+        with the reason when the photo cannot be denoised. ``say`` hears what is being done."""
         limit = cli.max_pixels(self.args)
         try:
             header = read_header(noisy_path)
@@ -73,7 +84,11 @@ class Denoiser:
         except ImageReadError as err:
             raise ValueError(str(err)) from None
         variants = 8 if options.self_ensemble else 1
-        backend = self.backend(header.pixels / 1e6 * variants * options.mc_samples)
+        work = header.pixels / 1e6 * variants * options.mc_samples
+        if not self.ready(work) and not self.small(work):
+            say('preparing the fast back end (once; the first time for these weights, exporting them)')
+        backend = self.backend(work)
+        say('denoising')
         self._remove_old_results()
         result_dir = tempfile.mkdtemp(prefix='request-', dir=self.work_dir)
         report = denoise_files(backend, [noisy_path], result_dir, options, gt_dir=clean_path,
@@ -82,7 +97,9 @@ class Denoiser:
         if not report.written:
             raise ValueError('; '.join(report.failures) or 'the photo could not be denoised')
         name = os.path.basename(noisy_path)
-        said = [f'{megapixels(header.pixels)}, back end {backend.name}']
+        from apps.models import backend_precision
+
+        said = [f'{megapixels(header.pixels)}, back end {backend.name} {backend_precision(backend)}']
         if name in report.scores:
             psnr, ssim = report.scores[name]
             said.insert(0, f'**PSNR {psnr:.2f} dB, SSIM {ssim:.4f}** against the clean image')
@@ -110,29 +127,41 @@ def build_page(denoiser: Denoiser, weights_line: str, default_tile: str) -> Any:
             progress: Any = gr.Progress(track_tqdm=True)) -> Tuple[Any, ...]:
         if not noisy_file:
             raise refusal('Upload a noisy photo first, or pick the example below it.')
+        uploads = [path for path in (noisy_file, clean_file) if path]
+
+        def readable(message: str) -> str:  # Gradio's cache paths: the names only
+            for upload in uploads:
+                message = message.replace(upload, os.path.basename(upload))
+            return message
+
         try:
             options = denoiser.options(mc_samples, self_ensemble, seed, tile)
-            progress(0, desc='denoising')
-            noisy, denoised, result, said = denoiser.denoise(noisy_file, clean_file or None, options)
+            noisy, denoised, result, said = denoiser.denoise(
+                noisy_file, clean_file or None, options, say=lambda what: progress(0, desc=what))
         except ValueError as err:
-            message = str(err)
-            for upload in filter(None, (noisy_file, clean_file)):  # Gradio's cache path: the name only
-                message = message.replace(upload, os.path.basename(upload))
-            raise refusal(f'{os.path.basename(noisy_file)}: {message}') from None
-        return (noisy, denoised), noisy, denoised, said, gr.DownloadButton(value=result, visible=True)
+            message = readable(str(err))
+            name = os.path.basename(noisy_file)
+            raise refusal(message if name in message else f'{name}: {message}') from None
+        return (noisy, denoised), noisy, denoised, readable(said), gr.DownloadButton(value=result, visible=True)
 
-    with gr.Blocks(title='InvDN denoising', analytics_enabled=False) as page:
+    def cleared() -> Tuple[Any, ...]:
+        """Outputs emptied before a request, so that a failed one leaves no earlier result."""
+        return None, None, None, '', gr.DownloadButton(value=None, visible=False)
+
+    # Uploads and shown images older than an hour are dropped while the server runs.
+    with gr.Blocks(title='InvDN denoising', analytics_enabled=False, delete_cache=(3600, 3600)) as page:
         gr.Markdown('# InvDN: denoise a photo\n'
                     'Invertible Denoising Network (Liu et al., CVPR 2021), reproduced in PaddlePaddle. '
                     f'{weights_line}')
         with gr.Row():
             with gr.Column(scale=1):
-                noisy_file = gr.File(label='Noisy photo (PNG, JPEG, TIFF; 8 or 16 bit)', file_types=['image'],
+                noisy_file = gr.File(label='Noisy photo (PNG, JPEG, TIFF, BMP, WebP; 8 or 16 bit)',
+                                     file_types=['image'],
                                      elem_id='noisy-file')
                 clean_file = gr.File(label='Clean image of the same scene (optional: PSNR/SSIM)',
                                      file_types=['image'], elem_id='clean-file')
-                gr.Examples([list(EXAMPLE)], inputs=[noisy_file, clean_file],
-                            label='A SIDD validation block with its clean image')
+                gr.Examples([list(EXAMPLE)], inputs=[noisy_file, clean_file], example_labels=[
+                    'SIDD validation block, with its clean image'], label='Example')
                 with gr.Accordion('Settings (as predict.py)', open=False):
                     mc_samples = gr.Slider(1, 16, value=1, step=1, label='Monte-Carlo samples (--mc_samples)')
                     self_ensemble = gr.Checkbox(value=False, label='Self-ensemble of 8 flips (--self_ensemble)')
@@ -149,6 +178,10 @@ def build_page(denoiser: Denoiser, weights_line: str, default_tile: str) -> Any:
                 with gr.Row():
                     before = gr.Image(label='Noisy', type='numpy', format='png', interactive=False)
                     after = gr.Image(label='Denoised', type='numpy', format='png', interactive=False)
-        button.click(run, inputs=[noisy_file, clean_file, mc_samples, self_ensemble, seed, tile],
-                     outputs=[slider, before, after, said, download], concurrency_limit=1)
+        outputs = [slider, before, after, said, download]
+        # A new noisy photo is another scene: the clean image of the last one no longer applies.
+        noisy_file.upload(lambda: None, outputs=clean_file, queue=False)
+        button.click(cleared, outputs=outputs, queue=False).then(
+            run, inputs=[noisy_file, clean_file, mc_samples, self_ensemble, seed, tile], outputs=outputs,
+            concurrency_limit=1)
     return page

@@ -10,7 +10,10 @@ and ``val_mini`` (the 256 x 256 validation blocks), each manipulation of generat
 (seed 0, sample 0), scored against the pair's real noise after 8-bit quantisation:
 - AKLD (DANet's; lower: the local noise variance is closer to the real one's);
 - the correlation of the generated noise with the real noise (1: a copy; 0: a new draw);
-- the standard deviation of the generated noise over the real noise's.
+- the standard deviation of the generated noise over the real noise's;
+- the colour shift: the largest difference, over the channels, between the mean of the
+  generated noise and of the real noise, in grey levels (AKLD and correlation do not see a
+  sample turning the whole image another colour).
 Beside them two baselines fitted to each pair, each a new draw: AWGN with each channel's
 noise standard deviation, and a Poisson-Gaussian model, noise variance a * clean + b per
 channel, fitted by least squares to the squared noise. Means over the images of each split.
@@ -77,13 +80,16 @@ def poisson_gaussian_like(noisy: np.ndarray, clean: np.ndarray, rng: np.random.G
     return out
 
 
-def scores(generated: np.ndarray, noisy: np.ndarray, clean: np.ndarray) -> Tuple[float, float, float]:
-    """(AKLD, correlation, noise std ratio) of an 8-bit ``generated`` image (0-255 floats)."""
+def scores(generated: np.ndarray, noisy: np.ndarray, clean: np.ndarray
+           ) -> Tuple[float, float, float, float]:
+    """(AKLD, correlation, noise std ratio, colour shift) of an 8-bit ``generated`` image
+    (0-255 floats)."""
     from utils.metrics import calculate_akld, noise_correlation
 
     generated = np.clip(np.rint(generated), 0, 255)
+    shift = np.abs((generated - noisy).mean(axis=(0, 1))).max()
     return (calculate_akld(generated, noisy, clean), noise_correlation(generated, noisy, clean),
-            float((generated - clean).std() / (noisy - clean).std()))
+            float((generated - clean).std() / (noisy - clean).std()), float(shift))
 
 
 def pairs(root: str, split: str, crop: int) -> List[Tuple[str, np.ndarray, np.ndarray]]:
@@ -109,7 +115,7 @@ def main(argv=None) -> Dict[str, object]:
     rows: List[Dict[str, object]] = []
     for split in SPLITS:
         data = pairs(args.sidd_mini, split, args.crop)
-        table: Dict[Tuple[str, float], List[Tuple[float, float, float]]] = {}
+        table: Dict[Tuple[str, float], List[Tuple[float, float, float, float]]] = {}
         for index, (name, noisy, clean) in enumerate(data):
             rng = np.random.default_rng([0, index])
             table.setdefault(('AWGN fitted', 0.0), []).append(scores(awgn_like(noisy, clean, rng), noisy, clean))
@@ -122,10 +128,10 @@ def main(argv=None) -> Dict[str, object]:
                     table.setdefault((mode, epsilon), []).append(scores(generated, noisy, clean))
             print(f'{split} {name} done', flush=True)
         for (mode, epsilon), values in table.items():
-            akld, correlation, std_ratio = np.mean(values, axis=0)
+            akld, correlation, std_ratio, shift = np.mean(values, axis=0)
             rows.append({'split': split, 'mode': mode, 'epsilon': epsilon, 'images': len(values),
                          'akld': float(akld), 'correlation': float(correlation),
-                         'noise_std_ratio': float(std_ratio)})
+                         'noise_std_ratio': float(std_ratio), 'colour_shift': float(shift)})
     print_table(rows)
     figures = {'weights': args.weights, 'crop': args.crop, 'rows': rows}
     write_json(args.json, figures)
@@ -144,12 +150,12 @@ def main(argv=None) -> Dict[str, object]:
 
 
 def print_table(rows: Sequence[Dict[str, object]]) -> None:
-    print('| split | manipulation | epsilon | AKLD | noise correlation | noise std / real |')
-    print('| --- | --- | --- | --- | --- | --- |')
+    print('| split | manipulation | epsilon | AKLD | noise correlation | noise std / real | colour shift |')
+    print('| --- | --- | --- | --- | --- | --- | --- |')
     for row in rows:
         epsilon = '' if row['mode'].endswith('fitted') else f'{row["epsilon"]:g}'
         print(f'| {row["split"]} | {row["mode"]} | {epsilon} | {row["akld"]:.3f} | '
-              f'{row["correlation"]:.3f} | {row["noise_std_ratio"]:.2f} |')
+              f'{row["correlation"]:.3f} | {row["noise_std_ratio"]:.2f} | {row["colour_shift"]:.1f} |')
 
 
 def draw(rows: Sequence[Dict[str, object]], path: str) -> None:

@@ -51,9 +51,12 @@ def test_the_page_in_a_browser_gives_predicts_image_and_survives_a_bad_file(tmp_
         assert 'not_a_photo.png' in bad.error and bad.result_file is None, server.output()
         too_big = denoise_in_browser(server.url, str(big), None, str(downloads))
         assert 'exceed the maximum allowed size of 1.0 Mb' in too_big.error and too_big.result_file is None
-        good = denoise_in_browser(server.url, NOISY, CLEAN, str(downloads), str(tmp_path / 'page.png'))
+        good = denoise_in_browser(server.url, NOISY, CLEAN, str(downloads), str(tmp_path / 'page.png'),
+                                  then_settings={'Seed (--seed)': -1})
         assert not good.error, good.error
-        assert 'PSNR' in good.info and 'SSIM' in good.info
+        assert 'PSNR' in good.info and 'SSIM' in good.info and 'back end dygraph fp32' in good.info
+        # A request that fails leaves nothing of the one before to download.
+        assert 'seed must be a whole number >= 0' in good.then_error and good.stale_download is False
         assert 'Traceback' not in server.output()
     predict.main(['--input', NOISY, '--gt_dir', CLEAN, '--result_dir', str(tmp_path / 'predict')])
     expected = read_image_raw(str(tmp_path / 'predict' / 'sidd_val_0_0.png'))

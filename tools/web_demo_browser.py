@@ -95,12 +95,23 @@ class PageResult:
     result_file: Optional[str]  # the downloaded result
     info: str  # the text under the slider
     error: str  # the page's error message, if any
+    # After ``then_settings``: that request's error, and whether the earlier result could
+    # still be downloaded.
+    then_error: str = ''
+    stale_download: Optional[bool] = None
+
+
+def _wait(page: object, download: object, error: object) -> None:
+    deadline = time.time() + DENOISE_SECONDS
+    while time.time() < deadline and not download.is_visible() and not error.count():
+        page.wait_for_timeout(250)
 
 
 def denoise_in_browser(url: str, noisy: str, clean: Optional[str], download_dir: str,
-                       screenshot: Optional[str] = None, settings: Optional[dict] = None) -> PageResult:
+                       screenshot: Optional[str] = None, then_settings: Optional[dict] = None) -> PageResult:
     """Open the page, upload ``noisy`` (and ``clean``), press Denoise, wait for the result or an
-    error, download the result into ``download_dir`` and save a ``screenshot``."""
+    error, download the result into ``download_dir`` and save a ``screenshot``. With
+    ``then_settings`` ({field label: value}), set them afterwards and press Denoise again."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -112,13 +123,9 @@ def denoise_in_browser(url: str, noisy: str, clean: Optional[str], download_dir:
             page.locator('#noisy-file input[type=file]').set_input_files(noisy)
             if clean:
                 page.locator('#clean-file input[type=file]').set_input_files(clean)
-            for label, value in (settings or {}).items():
-                page.get_by_label(label).fill(str(value))
             page.locator('#denoise-button').click()
             download, error = page.locator('#download'), page.locator('.toast-body')
-            deadline = time.time() + DENOISE_SECONDS
-            while time.time() < deadline and not download.is_visible() and not error.count():
-                page.wait_for_timeout(250)
+            _wait(page, download, error)
             if error.count():
                 text = error.first.inner_text()
                 if screenshot:
@@ -134,7 +141,17 @@ def denoise_in_browser(url: str, noisy: str, clean: Optional[str], download_dir:
             waiting.value.save_as(path)
             if screenshot:
                 page.screenshot(path=screenshot, full_page=True)
-            return PageResult(path, info, '')
+            result = PageResult(path, info, '')
+            if then_settings:
+                page.get_by_text('Settings (as predict.py)').click()
+                for label, value in then_settings.items():
+                    page.get_by_label(label).fill(str(value))
+                page.locator('#denoise-button').click()
+                page.wait_for_timeout(500)
+                _wait(page, download, error)
+                result.then_error = error.first.inner_text() if error.count() else ''
+                result.stale_download = download.is_visible()
+            return result
         finally:
             browser.close()
 

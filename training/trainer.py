@@ -572,7 +572,8 @@ class Trainer:
                 self._write(lambda: atomic_save(with_integrity(self.checkpoint(rng_states)),
                                                 os.path.join(self.models_dir, BEST)))
             plot_training_curves(os.path.join(self.exp_dir, 'training_curves.png'),
-                                 self.history['loss'], self.history['val_psnr'])
+                                 self.history['loss'], self.history['val_psnr'],
+                                 self.history.get('val_psnr_raw'))
         if save_now:
             path = self._write(lambda: save_training_checkpoint(
                 self.checkpoint(rng_states), self.models_dir, self.cfg.logger.keep_checkpoints))

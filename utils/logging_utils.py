@@ -99,8 +99,10 @@ class ScalarWriter:
 Curve = Sequence[Tuple[int, float]]
 
 
-def plot_training_curves(path: str, losses: Dict[str, Curve], val_psnr: Curve) -> None:
-    """Write a PNG: loss terms (log scale) and validation PSNR against iteration.
+def plot_training_curves(path: str, losses: Dict[str, Curve], val_psnr: Curve,
+                         val_psnr_raw: Optional[Curve] = None) -> None:
+    """Write a PNG: loss terms (log scale) and validation PSNR against iteration; with weight
+    averaging, ``val_psnr`` is the averaged weights' and ``val_psnr_raw`` the trained ones'.
 
     Uses matplotlib's object API with the Agg canvas (no display, no global pyplot
     state), and replaces the file atomically so a viewer never sees half an image.
@@ -122,7 +124,13 @@ def plot_training_curves(path: str, losses: Dict[str, Curve], val_psnr: Curve) -
         loss_axes.legend(fontsize='small')
     if val_psnr:
         iters, values = zip(*val_psnr)
-        psnr_axes.plot(iters, values, marker='o', markersize=3, linewidth=1)
+        psnr_axes.plot(iters, values, marker='o', markersize=3, linewidth=1,
+                       label='averaged weights (the model)' if val_psnr_raw else None)
+    if val_psnr_raw:
+        iters, values = zip(*val_psnr_raw)
+        psnr_axes.plot(iters, values, marker='o', markersize=3, linewidth=1, alpha=0.7,
+                       label='trained weights, not averaged')
+        psnr_axes.legend(fontsize='small')
     psnr_axes.set(xlabel='iteration', ylabel='PSNR (dB)', title='Validation PSNR')
     for axes in (loss_axes, psnr_axes):
         axes.grid(True, alpha=0.3)

@@ -35,8 +35,8 @@ DEFAULT_WEIGHTS = (('pretrained/InvDN_ResUnit_x4.pdparams', 'the converted offic
                    ('pretrained/model_best.pdparams', 'a trained model, the earlier Paddle '
                     "reproduction's default weights file"),
                    ('pretrained/InvDN_SIDD_mini_demo.pdparams',
-                    'the demo model trained on 10 dim SIDD_mini scenes: bright, colourful photos come '
-                    'out wrong with it, docs/demo_model.md#limits'))
+                    'the demo model trained on 10 SIDD_mini scenes: for SIDD-like noisy images, it '
+                    'damages ordinary photos, docs/demo_model.md#limits'))
 DEVICES = SCHEMA['device'].choices
 
 

@@ -114,6 +114,14 @@ class Denoiser:
                 shutil.rmtree(entry.path, ignore_errors=True)
 
 
+def is_example_clean(path: Optional[str]) -> bool:
+    """Whether ``path`` (an upload) holds the shipped example's clean image."""
+    if not path or os.path.getsize(path) != os.path.getsize(EXAMPLE[1]):
+        return False
+    with open(path, 'rb') as upload, open(EXAMPLE[1], 'rb') as example:
+        return upload.read() == example.read()
+
+
 def build_page(denoiser: Denoiser, weights_line: str, default_tile: str) -> Any:
     """The Gradio Blocks of the demo."""
     import gradio as gr
@@ -179,8 +187,9 @@ def build_page(denoiser: Denoiser, weights_line: str, default_tile: str) -> Any:
                     before = gr.Image(label='Noisy', type='numpy', format='png', interactive=False)
                     after = gr.Image(label='Denoised', type='numpy', format='png', interactive=False)
         outputs = [slider, before, after, said, download]
-        # A new noisy photo is another scene: the clean image of the last one no longer applies.
-        noisy_file.upload(lambda: None, outputs=clean_file, queue=False)
+        # The example's clean image does not belong to a photo uploaded after it.
+        noisy_file.upload(lambda clean: None if is_example_clean(clean) else gr.skip(),
+                          inputs=clean_file, outputs=clean_file, queue=False)
         button.click(cleared, outputs=outputs, queue=False).then(
             run, inputs=[noisy_file, clean_file, mc_samples, self_ensemble, seed, tile], outputs=outputs,
             concurrency_limit=1)

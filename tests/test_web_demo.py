@@ -17,6 +17,14 @@ NOISY = os.path.join(REPO, 'docs', 'demo', 'Noisy', 'sidd_val_0_0.png')
 CLEAN = os.path.join(REPO, 'docs', 'demo', 'GT', 'sidd_val_0_0.png')
 
 
+def test_only_the_examples_own_clean_image_is_dropped_for_a_new_photo(tmp_path):
+    from apps.web_demo import is_example_clean
+
+    other = tmp_path / 'clean.png'
+    other.write_bytes(open(CLEAN, 'rb').read()[:-1] + b'x')
+    assert is_example_clean(CLEAN) and not is_example_clean(str(other)) and not is_example_clean(None)
+
+
 def test_page_settings_that_cannot_work_are_named(small_model_file, tmp_path):
     from apps.web_demo import Denoiser
 

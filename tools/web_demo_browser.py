@@ -112,6 +112,7 @@ def denoise_in_browser(url: str, noisy: str, clean: Optional[str], download_dir:
     """Open the page, upload ``noisy`` (and ``clean``), press Denoise, wait for the result or an
     error, download the result into ``download_dir`` and save a ``screenshot``. With
     ``then_settings`` ({field label: value}), set them afterwards and press Denoise again."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -121,13 +122,18 @@ def denoise_in_browser(url: str, noisy: str, clean: Optional[str], download_dir:
             page = browser.new_page(viewport={'width': 1280, 'height': 900}, accept_downloads=True)
             page.goto(url)
             page.locator('#noisy-file input[type=file]').set_input_files(noisy)
+            try:  # a refused upload (too large) never shows its name
+                page.locator('#noisy-file').get_by_text(os.path.basename(noisy)).first.wait_for(timeout=4000)
+            except PlaywrightTimeout:
+                pass
+            page.wait_for_timeout(500)  # the page's reaction to a new photo, before the clean image
             if clean:
                 page.locator('#clean-file input[type=file]').set_input_files(clean)
             page.locator('#denoise-button').click()
             download, error = page.locator('#download'), page.locator('.toast-body')
             _wait(page, download, error)
             if error.count():
-                text = error.first.inner_text()
+                text = '\n'.join(error.all_inner_texts())
                 if screenshot:
                     page.screenshot(path=screenshot)
                 return PageResult(None, '', text)
@@ -149,7 +155,7 @@ def denoise_in_browser(url: str, noisy: str, clean: Optional[str], download_dir:
                 page.locator('#denoise-button').click()
                 page.wait_for_timeout(500)
                 _wait(page, download, error)
-                result.then_error = error.first.inner_text() if error.count() else ''
+                result.then_error = '\n'.join(error.all_inner_texts())
                 result.stale_download = download.is_visible()
             return result
         finally:

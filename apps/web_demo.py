@@ -20,6 +20,7 @@ import numpy as np
 
 from apps import cli
 from apps.images import denoise_files, image_outputs
+from apps.models import EXPORT_PAYS_OFF_MEGAPIXELS, backend_precision, open_backend
 from core.denoise import Backend, DenoiseOptions
 from utils.image_io import (ImageReadError, check_pixel_limit, megapixels, quantize, read_header,
                             read_image, read_photo, to_float)
@@ -42,8 +43,6 @@ class Denoiser:
     @staticmethod
     def small(work_megapixels: float) -> bool:
         """Whether predict.py's back-end rule counts that much work as small (dygraph)."""
-        from apps.models import EXPORT_PAYS_OFF_MEGAPIXELS
-
         return work_megapixels < EXPORT_PAYS_OFF_MEGAPIXELS
 
     def ready(self, work_megapixels: float) -> bool:
@@ -51,12 +50,10 @@ class Denoiser:
         return self.small(work_megapixels) in self.backends
 
     def backend(self, work_megapixels: float) -> Backend:
-        from apps import models
-
         small = self.small(work_megapixels)
         if small not in self.backends:
-            self.backends[small] = models.open_backend(self.args.backend, self.model, self.args.weights,
-                                                       self.args.precision, work_megapixels)
+            self.backends[small] = open_backend(self.args.backend, self.model, self.args.weights,
+                                                self.args.precision, work_megapixels)
         return self.backends[small]
 
     def options(self, mc_samples: float, self_ensemble: bool, seed: Optional[float], tile: str) -> DenoiseOptions:
@@ -97,8 +94,6 @@ class Denoiser:
         if not report.written:
             raise ValueError('; '.join(report.failures) or 'the photo could not be denoised')
         name = os.path.basename(noisy_path)
-        from apps.models import backend_precision
-
         said = [f'{megapixels(header.pixels)}, back end {backend.name} {backend_precision(backend)}']
         if name in report.scores:
             psnr, ssim = report.scores[name]

@@ -170,6 +170,32 @@ def read_files(files: Sequence[str], max_pixels: int, report: FilesReport
         yield name, photo.pixels, photo, path
 
 
+def like_photo(out: np.ndarray, photo: Photo) -> np.ndarray:
+    """A result of the network (RGB) as the photo it came from: grey again for a grey photo,
+    not tinted."""
+    return np.repeat(out.mean(axis=2, keepdims=True), 3, axis=2) if photo.grey else out
+
+
+def write_like(path: str, out: np.ndarray, photo: Photo) -> None:
+    """Write ``out`` (``like_photo``) in the photo's bit depth, channels and alpha."""
+    write_image(path, out[:, :, 0] if photo.grey and photo.alpha is None else out, photo.depth,
+                alpha=photo.alpha)
+
+
+def read_clean(gt_dir: Optional[str], name: str, shape: Tuple[int, ...], max_pixels: int
+               ) -> Optional[np.ndarray]:
+    """The clean image of ``name`` (``gt_path``), float HWC, or None without a GT folder;
+    ImageReadError or ValueError when it cannot be read or is not ``shape``'s size."""
+    clean_path = gt_path(gt_dir, name)
+    if not clean_path:
+        return None
+    clean = read_image(clean_path, max_pixels)
+    if clean.shape[:2] != tuple(shape[:2]):
+        raise ValueError(f'GT {clean_path} is {clean.shape[1]}x{clean.shape[0]}, the noisy image '
+                         f'{shape[1]}x{shape[0]}')
+    return clean
+
+
 def denoise_files(backend: Backend, files: Sequence[str], result_dir: str,
                   options: DenoiseOptions = DenoiseOptions(), gt_dir: Optional[str] = None,
                   batch_size: int = 1, save_comparison: bool = False,
@@ -185,8 +211,7 @@ def denoise_files(backend: Backend, files: Sequence[str], result_dir: str,
     for batch in denoise_batches(backend, read_files(files, max_pixels, report), options, batch_size,
                                  clock=timer):
         for (name, _, photo, path), out in batch:
-            if photo.grey:  # the network sees RGB; a grey photo comes back grey, not tinted
-                out = np.repeat(out.mean(axis=2, keepdims=True), 3, axis=2)
+            out = like_photo(out, photo)
             if not np.isfinite(out).all():
                 report.failures.append(
                     f'{name}: the denoised image holds NaN or Inf and was not written; the network '
@@ -194,26 +219,19 @@ def denoise_files(backend: Backend, files: Sequence[str], result_dir: str,
                     f'{options.gaussian_scale}?)')
                 continue
             try:
-                write_image(os.path.join(result_dir, result_name(name, output_format)),
-                            out[:, :, 0] if photo.grey and photo.alpha is None else out,
-                            photo.depth, alpha=photo.alpha)
+                write_like(os.path.join(result_dir, result_name(name, output_format)), out, photo)
             except DiskFullError as err:  # every later write would fail too: stop here
                 report.failures.append(f'{name}: {err}')
                 bar.close()
                 return report
             report.written += 1
-            clean = None
-            clean_path = gt_path(gt_dir, name)
-            if clean_path:
-                try:
-                    clean = read_image(clean_path, max_pixels)
-                    if clean.shape != out.shape:
-                        raise ValueError(f'GT {clean_path} is {clean.shape[1]}x{clean.shape[0]}, '
-                                         f'the noisy image {out.shape[1]}x{out.shape[0]}')
-                except (ImageReadError, ValueError) as err:
-                    report.failures.append(f'{name}: {err}')
-                    clean = None
-                else:
+            try:
+                clean = read_clean(gt_dir, name, out.shape, max_pixels)
+            except (ImageReadError, ValueError) as err:
+                report.failures.append(f'{name}: {err}')
+                clean = None
+            else:
+                if clean is not None:
                     report.scores[name] = score(out, clean)
                     # The earlier Paddle reproduction's per-image line, with SSIM added.
                     bar.write(f'image_name: {path}, psnr: {report.scores[name][0]:.4f}, '

@@ -13,10 +13,10 @@ from typing import List, Optional, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from apps.images import FilesReport, gt_path, read_files
+from apps.images import FilesReport, like_photo, read_clean, read_files, write_like
 from core.noise_generation import LatentBackend, NoiseOptions, generate_array
 from utils.durable import DiskFullError
-from utils.image_io import DEFAULT_MAX_PIXELS, ImageReadError, quantize, read_image, to_float, write_image
+from utils.image_io import DEFAULT_MAX_PIXELS, ImageReadError, quantize, to_float
 from utils.metrics import calculate_akld, noise_correlation
 
 
@@ -40,25 +40,28 @@ def generate_files(backend: LatentBackend, files: Sequence[str], result_dir: str
     report = FilesReport()
     bar = tqdm(total=len(files), desc='generate', unit='img', disable=not progress)
     for name, pixels, photo, path in read_files(files, max_pixels, report):
-        clean = _clean(gt_dir, name, pixels.shape, max_pixels, report)
+        try:
+            clean = read_clean(gt_dir, name, pixels.shape, max_pixels)
+        except (ImageReadError, ValueError) as err:
+            report.failures.append(f'{name}: {err}')
+            clean = None
+        if clean is not None:
+            clean, real = quantize(clean, 8), quantize(to_float(pixels), 8)
         written = 0
         for k, output in enumerate(sample_outputs(path, result_dir, num_samples)):
-            sample = generate_array(backend, pixels, options, sample=k)
+            sample = like_photo(generate_array(backend, pixels, options, sample=k), photo)
             if not np.isfinite(sample).all():
                 report.failures.append(f'{name}: sample {k} holds NaN or Inf and was not written')
                 continue
-            if photo.grey:  # the network sees RGB; a grey photo's samples stay grey
-                sample = np.repeat(sample.mean(axis=2, keepdims=True), 3, axis=2)
             try:
-                write_image(output, sample[:, :, 0] if photo.grey and photo.alpha is None else sample,
-                            photo.depth, alpha=photo.alpha)
+                write_like(output, sample, photo)
             except DiskFullError as err:  # every later write would fail too: stop here
                 report.failures.append(f'{name}: {err}')
                 bar.close()
                 return report
             written += 1
             if clean is not None:
-                generated, real = quantize(sample, 8), quantize(to_float(pixels), 8)
+                generated = quantize(sample, 8)
                 scores = (calculate_akld(generated, real, clean), noise_correlation(generated, real, clean))
                 report.scores[os.path.splitext(os.path.basename(output))[0]] = scores
                 bar.write(f'{os.path.basename(output)}: AKLD {scores[0]:.4f}, noise correlation {scores[1]:.3f}')
@@ -69,19 +72,3 @@ def generate_files(backend: LatentBackend, files: Sequence[str], result_dir: str
     bar.close()
     return report
 
-
-def _clean(gt_dir: Optional[str], name: str, shape: tuple, max_pixels: int,
-           report: FilesReport) -> Optional[np.ndarray]:
-    """The 8-bit clean image of ``name`` when ``gt_dir`` has it; a mismatch is a failure."""
-    clean_path = gt_path(gt_dir, name)
-    if not clean_path:
-        return None
-    try:
-        clean = read_image(clean_path, max_pixels)
-        if clean.shape[:2] != shape[:2]:
-            raise ValueError(f'GT {clean_path} is {clean.shape[1]}x{clean.shape[0]}, the noisy image '
-                             f'{shape[1]}x{shape[0]}')
-    except (ImageReadError, ValueError) as err:
-        report.failures.append(f'{name}: {err}')
-        return None
-    return quantize(clean, 8)

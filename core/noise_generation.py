@@ -54,7 +54,7 @@ class NoiseOptions:
     """mode, epsilon: the manipulation (module docstring); seed: the latent field's seed;
     tile, tile_overlap, max_memory: as core.denoise.DenoiseOptions."""
     mode: str = 'perturb'
-    epsilon: float = 1.0
+    epsilon: float = 0.1
     seed: int = 0
     tile: Union[int, str, None] = 'auto'
     tile_overlap: int = DEFAULT_OVERLAP
